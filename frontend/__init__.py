@@ -1,0 +1,1 @@
+"""Pages people see: views, templates, static files and the TypeScript sources built by npm."""

@@ -1,0 +1,8 @@
+"""``/api/v1/``: the routes of every app's api.py."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("market.core.api_urls")),
+    path("", include("market.accounts.api_urls")),
+]

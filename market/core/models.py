@@ -1,0 +1,139 @@
+"""Kernel models: administrative divisions (GB/T 2260), economic zones and the audit log."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RegionLevel(models.TextChoices):
+    PROVINCE = "province", _("省级")
+    CITY = "city", _("地级")
+    COUNTY = "county", _("县级")
+
+
+class Region(models.Model):
+    """One administrative division, keyed by its six-digit GB/T 2260 code."""
+
+    code = models.CharField(_("行政区划代码"), max_length=6, primary_key=True)
+    name = models.CharField(_("名称"), max_length=64)
+    level = models.CharField(_("级别"), max_length=8, choices=RegionLevel.choices, db_index=True)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("上级"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    class Meta:
+        verbose_name = _("行政区划")
+        verbose_name_plural = _("行政区划")
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+    @property
+    def province_code(self) -> str:
+        return self.code[:2] + "0000"
+
+    @property
+    def city_code(self) -> str:
+        return self.code[:4] + "00"
+
+    def ancestors(self) -> list["Region"]:
+        """From the province down to this region's parent."""
+        chain, node = [], self.parent
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))
+
+    @property
+    def full_name(self) -> str:
+        return "".join(r.name for r in [*self.ancestors(), self])
+
+    def contains(self, other: "Region | str") -> bool:
+        """True when ``other`` (a region or a code) is this region or lies inside it.
+
+        GB/T 2260 codes are hierarchical: two digits of province, two of city, two of county.
+        """
+        code = other if isinstance(other, str) else other.code
+        if self.level == RegionLevel.PROVINCE:
+            return code[:2] == self.code[:2]
+        if self.level == RegionLevel.CITY:
+            return code[:4] == self.code[:4]
+        return code == self.code
+
+
+class RegionDataset(models.Model):
+    """Where the loaded division list came from, and as of when."""
+
+    source = models.CharField(_("来源"), max_length=255)
+    snapshot_date = models.DateField(_("快照日期"))
+    provinces = models.PositiveIntegerField(default=0)
+    cities = models.PositiveIntegerField(default=0)
+    counties = models.PositiveIntegerField(default=0)
+    loaded_at = models.DateTimeField(_("导入时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("行政区划数据版本")
+        verbose_name_plural = _("行政区划数据版本")
+        get_latest_by = "loaded_at"
+
+    def __str__(self):
+        return f"{self.source} @ {self.snapshot_date}"
+
+
+class EconomicZone(models.Model):
+    """A named group of provinces, e.g. 京津冀 or 长三角, used for index series and statistics."""
+
+    code = models.SlugField(_("代码"), max_length=32, primary_key=True)
+    name = models.CharField(_("名称"), max_length=64)
+    name_en = models.CharField(_("英文名称"), max_length=64)
+    provinces = models.ManyToManyField(
+        Region, verbose_name=_("省份"), related_name="economic_zones", limit_choices_to={"level": "province"}
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("经济区")
+        verbose_name_plural = _("经济区")
+        ordering = ["sort_order", "code"]
+
+    def __str__(self):
+        return self.name
+
+
+class AuditEntry(models.Model):
+    """One privileged or state-changing action: who, when, from where, what and why.
+
+    Rows are append-only: updating or deleting one raises an error, and the admin shows them read-only.
+    """
+
+    at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    actor_label = models.CharField(_("操作人标识"), max_length=255, blank=True)
+    ip = models.GenericIPAddressField(_("来源地址"), null=True, blank=True)
+    action = models.CharField(_("操作"), max_length=64, db_index=True)
+    target_type = models.CharField(_("对象类型"), max_length=64, db_index=True)
+    target_id = models.CharField(_("对象编号"), max_length=64, db_index=True)
+    from_state = models.CharField(_("原状态"), max_length=32, blank=True)
+    to_state = models.CharField(_("新状态"), max_length=32, blank=True)
+    reason = models.TextField(_("原因"), blank=True)
+    data = models.JSONField(_("详情"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("审计记录")
+        verbose_name_plural = _("审计记录")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id", "-at"])]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_type}#{self.target_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("audit entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit entries are append-only")

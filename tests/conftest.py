@@ -1,0 +1,54 @@
+"""Suite-wide fixtures. The suite runs against the real PostgreSQL and Redis of this machine
+(``market.settings_test``); an unreachable service fails the run, it is never skipped."""
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.factories import make_member, make_organisation, make_user
+
+
+def pytest_sessionstart(session):
+    import redis
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.exit(f"the suite needs PostgreSQL, DATABASE_URL points to {connection.vendor}", returncode=3)
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.exit(f"Redis at {settings.REDIS_URL} is unreachable: {exc}", returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits and lock-outs live in the cache; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def user_factory(db):
+    return make_user
+
+
+@pytest.fixture
+def org_factory(db):
+    return make_organisation
+
+
+@pytest.fixture
+def member_factory(db):
+    return make_member
+
+
+@pytest.fixture
+def operator(db):
+    return make_user(email="operator@market.test", is_staff=True)
