@@ -218,9 +218,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "market.core.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "market.core.drf.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "market.core.api.exception_handler",
+    "EXCEPTION_HANDLER": "market.core.drf.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": os.environ.get("RATE_LIMIT_LOGIN", "20/m"),
         "signup": os.environ.get("RATE_LIMIT_SIGNUP", "10/h"),

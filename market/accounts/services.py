@@ -80,7 +80,7 @@ def _require_market_user(actor) -> None:
         raise PermissionDenied(_("政府用户只能查看数据，不能在市场中办理业务。"))
 
 
-def _require_admin(actor, organisation: Organisation) -> Membership:
+def admin_require(actor, organisation: Organisation) -> Membership:
     _require_market_user(actor)
     membership = membership_of(actor, organisation)
     if membership is None or not membership.can_manage:
@@ -88,7 +88,7 @@ def _require_admin(actor, organisation: Organisation) -> Membership:
     return membership
 
 
-def _require_member(actor, organisation: Organisation, *, trade: bool = False) -> Membership:
+def member_require(actor, organisation: Organisation, *, trade: bool = False) -> Membership:
     _require_market_user(actor)
     membership = membership_of(actor, organisation)
     if membership is None:
@@ -130,7 +130,8 @@ def _county(region_code) -> Region:
     region = Region.objects.filter(pk=str(region_code or "").strip()).first()
     if region is None:
         raise ValidationError({"region": ValidationError(_("行政区划代码不存在。"), code="region_unknown")})
-    if region.level != RegionLevel.COUNTY:
+    # A prefecture-level city without counties (东莞, 中山, 儋州, 嘉峪关) is registered at city level.
+    if region.level != RegionLevel.COUNTY and not (region.level == RegionLevel.CITY and not region.children.exists()):
         raise ValidationError({"region": ValidationError(_("请选择到区县一级。"), code="region_not_county")})
     return region
 
@@ -198,7 +199,7 @@ def organisation_register(
 def organisation_update(*, actor, organisation: Organisation, ip: str | None = None, **changes) -> Organisation:
     """An admin edits the profile. Changing the name or county of a verified (or rejected)
     organisation sends it back to verification."""
-    _require_admin(actor, organisation)
+    admin_require(actor, organisation)
     unknown = set(changes) - set(ORGANISATION_EDITABLE) - {"region_code"}
     if unknown:
         raise ValidationError({name: ValidationError(_("该字段不能修改。"), code="read_only") for name in unknown})
@@ -287,7 +288,7 @@ def organisation_decide(*, actor, organisation: Organisation, decision: str, rea
 
 
 def member_invite(*, actor, organisation: Organisation, email: str, role: str, ip=None) -> Invitation:
-    _require_admin(actor, organisation)
+    admin_require(actor, organisation)
     email = User.objects.normalize_email(email or "").strip().lower()
     if role not in MemberRole.values:
         raise ValidationError({"role": ValidationError(_("角色无效。"), code="invalid_choice")})
@@ -339,7 +340,7 @@ def invitation_accept(*, actor, token: str, ip=None) -> Membership:
 
 
 def invitation_revoke(*, actor, invitation: Invitation, ip=None) -> Invitation:
-    _require_admin(actor, invitation.organisation)
+    admin_require(actor, invitation.organisation)
     if invitation.accepted_at or invitation.revoked_at:
         return invitation
     invitation.revoked_at = timezone.now()
@@ -358,7 +359,7 @@ def _other_admins(membership: Membership) -> bool:
 
 
 def member_role_change(*, actor, membership: Membership, role: str, ip=None) -> Membership:
-    _require_admin(actor, membership.organisation)
+    admin_require(actor, membership.organisation)
     if role not in MemberRole.values:
         raise ValidationError({"role": ValidationError(_("角色无效。"), code="invalid_choice")})
     with transaction.atomic():
@@ -383,7 +384,7 @@ def member_role_change(*, actor, membership: Membership, role: str, ip=None) -> 
 def member_remove(*, actor, membership: Membership, ip=None) -> None:
     """An admin removes a member, or a member leaves. The last admin cannot go."""
     if membership.user_id != actor.pk:
-        _require_admin(actor, membership.organisation)
+        admin_require(actor, membership.organisation)
     with transaction.atomic():
         membership = Membership.objects.select_for_update().select_related("organisation", "user").get(pk=membership.pk)
         if membership.role == MemberRole.ADMIN and not _other_admins(membership):
@@ -410,7 +411,7 @@ def licence_add(
     ip=None,
 ) -> Licence:
     """A member (admin or trader) uploads a licence; it counts once an operator verifies it."""
-    _require_member(actor, organisation, trade=True)
+    member_require(actor, organisation, trade=True)
     errors = {}
     if kind not in LicenceKind.values:
         errors["kind"] = ValidationError(_("资质类型无效。"), code="invalid_choice")

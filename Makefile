@@ -1,0 +1,67 @@
+# Two commands do all the set-up: `make run` (embedded demo at http://127.0.0.1:8000) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NPM_STAMP := frontend/node_modules/.installed
+BUILD := frontend/static/frontend/build/app.js
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The test suite's real services (override on the command line or in the environment).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/market
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install frontend run serve test lint format bench messages clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+$(BUILD): $(NPM_STAMP) $(wildcard frontend/src/*.ts) frontend/build.mjs
+	cd frontend && npm run --silent build
+
+frontend: $(BUILD)
+
+install: $(STAMP) frontend
+
+## make run: install, prepare the embedded SQLite market, load the demo and serve it.
+run: install
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py demo_load
+	@echo ""
+	@echo "  再生资源交易市场 → http://$(HOST):$(PORT)/   (operators: http://$(HOST):$(PORT)/admin/)"
+	@echo ""
+	DEBUG=1 $(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+## make test: install and run the whole suite against PostgreSQL and Redis.
+test: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/bench -p no:cacheprovider -s
+
+## make messages: refresh the English catalogue from the Chinese source strings and compile it.
+messages: $(STAMP)
+	DEBUG=1 $(PY) manage.py makemessages -l en --ignore=.venv --ignore=node_modules --ignore=var
+	DEBUG=1 $(PY) manage.py compilemessages -l en
+
+clean:
+	rm -rf var/test frontend/static/frontend/build

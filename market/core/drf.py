@@ -1,0 +1,106 @@
+"""DRF conventions shared by every app's api.py: error format, pagination, domain errors.
+
+Every error is JSON: ``{"code": ..., "message": ..., "fields": {name: [{"code", "message"}]}}``.
+Kept apart from api.py because DRF's generic views read ``DEFAULT_PAGINATION_CLASS`` at import time.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, pagination, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from market.core.state import TransitionNotAllowed
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class DomainError(exceptions.APIException):
+    """A rule of the market refused the request: 400 with a stable code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, message, code=None, status_code=None):
+        super().__init__(detail=message, code=code or self.default_code)
+        self.code = code or self.default_code
+        if status_code:
+            self.status_code = status_code
+
+
+def _field_errors(detail) -> dict:
+    fields = {}
+    for name, errors in detail.items():
+        if isinstance(errors, dict):
+            for sub, sub_errors in _field_errors(errors).items():
+                fields[f"{name}.{sub}"] = sub_errors
+            continue
+        if not isinstance(errors, list):
+            errors = [errors]
+        items = []
+        for err in errors:
+            if isinstance(err, dict):
+                for sub, sub_errors in _field_errors(err).items():
+                    fields[f"{name}.{sub}"] = sub_errors
+                continue
+            items.append({"code": getattr(err, "code", "invalid"), "message": str(err)})
+        if items:
+            fields[name] = items
+    return fields
+
+
+def _details(errors) -> list:
+    out = []
+    for err in errors:
+        for message in err.messages:
+            out.append(exceptions.ErrorDetail(message, code=err.code or "invalid"))
+    return out
+
+
+def django_validation_detail(exc: DjangoValidationError) -> dict:
+    """A Django ValidationError as DRF detail, keeping each error's code."""
+    if hasattr(exc, "error_dict"):
+        return {
+            ("non_field_errors" if name == "__all__" else name): _details(errors)
+            for name, errors in exc.error_dict.items()
+        }
+    return {"non_field_errors": _details(exc.error_list)}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(django_validation_detail(exc))
+    elif isinstance(exc, TransitionNotAllowed):
+        exc = DomainError(exc.message, code=exc.code, status_code=status.HTTP_409_CONFLICT)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(_("未找到。"))
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = getattr(exc, "detail", None)
+    if isinstance(exc, exceptions.ValidationError):
+        if isinstance(detail, dict):
+            fields = _field_errors(detail)
+            non_field = fields.pop("non_field_errors", [])
+        else:
+            fields = {}
+            non_field = [{"code": getattr(d, "code", "invalid"), "message": str(d)} for d in (detail or [])]
+        body = {
+            "code": non_field[0]["code"] if non_field and not fields else "invalid",
+            "message": non_field[0]["message"] if non_field else _("提交的内容有误，请检查标出的字段。"),
+            "fields": fields,
+        }
+    else:
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        body = {"code": code, "message": str(detail) if detail is not None else str(exc), "fields": {}}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            body["retry_after"] = int(exc.wait)
+    response.data = body
+    return response

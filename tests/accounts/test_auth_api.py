@@ -1,0 +1,95 @@
+"""API tokens, sign-up, lock-out after repeated failed logins and rate limits."""
+
+import pytest
+from django.core.cache import cache
+
+from market.accounts.models import User
+from tests.factories import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_for_good_credentials_and_it_authenticates(api):
+    user = make_user(email="buyer@smelter.cn")
+    response = api.post("/api/v1/auth/token/", {"email": "BUYER@smelter.cn", "password": PASSWORD})
+    assert response.status_code == 200, response.json()
+    token = response.json()["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.get("/api/v1/me/").json()["user"]["email"] == user.email
+    assert api.delete("/api/v1/auth/token/").status_code == 204
+    assert api.get("/api/v1/me/").status_code == 401
+
+
+def test_wrong_password_is_a_clear_error(api):
+    make_user(email="a@b.cn")
+    response = api.post("/api/v1/auth/token/", {"email": "a@b.cn", "password": "nope"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_credentials"
+
+
+def test_lock_out_after_repeated_failed_logins(api, settings):
+    make_user(email="target@mill.cn")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert api.post("/api/v1/auth/token/", {"email": "target@mill.cn", "password": "guess"}).status_code == 400
+    response = api.post("/api/v1/auth/token/", {"email": "target@mill.cn", "password": "guess"})
+    assert response.status_code == 429
+    assert response.json()["code"] == "locked_out"
+    # Even the right password is refused while locked out ...
+    response = api.post("/api/v1/auth/token/", {"email": "target@mill.cn", "password": PASSWORD})
+    assert response.status_code == 429
+    # ... and the page login is locked too.
+    from django.test import Client
+
+    page = Client().post("/login/", {"username": "target@mill.cn", "password": PASSWORD})
+    assert page.status_code == 429
+
+
+def test_lock_out_is_per_account_and_address(api, settings):
+    make_user(email="one@mill.cn")
+    make_user(email="two@mill.cn")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        api.post("/api/v1/auth/token/", {"email": "one@mill.cn", "password": "guess"})
+    assert api.post("/api/v1/auth/token/", {"email": "two@mill.cn", "password": PASSWORD}).status_code == 200
+
+
+def test_signup_and_duplicate_email(api):
+    data = {"email": "new@yard.cn", "full_name": "王经理", "password": "Recycle-2026-yard"}
+    assert api.post("/api/v1/auth/signup/", data).status_code == 201
+    assert User.objects.filter(email="new@yard.cn").exists()
+    response = api.post("/api/v1/auth/signup/", {**data, "email": "NEW@yard.cn"})
+    assert response.status_code == 400
+    assert response.json()["fields"]["email"][0]["code"] == "email_taken"
+
+
+def test_weak_password_is_refused_with_reasons(api):
+    response = api.post("/api/v1/auth/signup/", {"email": "w@yard.cn", "full_name": "x", "password": "12345678"})
+    assert response.status_code == 400
+    codes = {e["code"] for e in response.json()["fields"]["password"]}
+    assert "password_entirely_numeric" in codes
+
+
+def test_signup_is_rate_limited(api, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "signup": "3/hour"},
+    }
+    from rest_framework.throttling import ScopedRateThrottle
+
+    ScopedRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    try:
+        cache.clear()
+        codes = [
+            api.post(
+                "/api/v1/auth/signup/", {"email": f"s{i}@yard.cn", "full_name": "x", "password": "Recycle-2026-yard"}
+            ).status_code
+            for i in range(5)
+        ]
+        assert codes[:3] == [201, 201, 201]
+        assert codes[3] == 429
+        last = api.post("/api/v1/auth/signup/", {"email": "z@yard.cn", "full_name": "x", "password": "Recycle-2026-yard"})
+        assert last.json()["code"] == "throttled"
+        assert last.json()["retry_after"] > 0
+    finally:
+        from rest_framework.settings import api_settings
+
+        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
