@@ -1,89 +1,183 @@
-"""API conventions: error format, pagination, and small helpers shared by every app's api.py.
+"""Public reference API of the kernel: regions (GB/T 2260) and economic zones.
 
-Every error is JSON: ``{"code": ..., "message": ..., "fields": {name: [{"code", "message"}]}}``.
+Shared DRF conventions (error format, pagination) live in ``market.core.drf``.
 """
 
-from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
-from django.http import Http404
+from django.db.models import Exists, OuterRef
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, pagination, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import APIView
 
-from market.core.state import TransitionNotAllowed
+from market.core import selectors as core_selectors
+from market.core.drf import DomainError, Pagination, exception_handler  # noqa: F401  (re-exported)
+from market.core.models import Region, RegionLevel
 
-
-class Pagination(pagination.PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-class DomainError(exceptions.APIException):
-    """A rule of the market refused the request: 400 with a stable code."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-    def __init__(self, message, code=None, status_code=None):
-        super().__init__(detail=message, code=code or self.default_code)
-        self.code = code or self.default_code
-        if status_code:
-            self.status_code = status_code
+REFERENCE_MAX_AGE = 3600  # seconds; the data changes only with a migration
 
 
-def _field_errors(detail) -> dict:
-    fields = {}
-    for name, errors in detail.items():
-        if isinstance(errors, dict):
-            for sub, sub_errors in _field_errors(errors).items():
-                fields[f"{name}.{sub}"] = sub_errors
-            continue
-        if not isinstance(errors, list):
-            errors = [errors]
-        items = []
-        for err in errors:
-            if isinstance(err, dict):
-                for sub, sub_errors in _field_errors(err).items():
-                    fields[f"{name}.{sub}"] = sub_errors
-                continue
-            items.append({"code": getattr(err, "code", "invalid"), "message": str(err)})
-        if items:
-            fields[name] = items
-    return fields
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error answer (see ``exception_handler``)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.DictField()))
 
 
-def exception_handler(exc, context):
-    if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        )
-    elif isinstance(exc, TransitionNotAllowed):
-        exc = DomainError(exc.message, code=exc.code, status_code=status.HTTP_409_CONFLICT)
-    elif isinstance(exc, Http404):
-        exc = exceptions.NotFound(_("未找到。"))
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied(str(exc) or None)
+class RegionSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True, help_text="GB/T 2260 six-digit code")
+    name = serializers.CharField(read_only=True)
+    level = serializers.ChoiceField(choices=RegionLevel.choices, read_only=True)
+    parent = serializers.CharField(source="parent_id", read_only=True, allow_null=True)
+    has_children = serializers.BooleanField(read_only=True)
 
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        return None
-    detail = getattr(exc, "detail", None)
-    if isinstance(exc, exceptions.ValidationError):
-        if isinstance(detail, dict):
-            fields = _field_errors(detail)
-            non_field = fields.pop("non_field_errors", [])
-        else:
-            fields = {}
-            non_field = [{"code": getattr(d, "code", "invalid"), "message": str(d)} for d in (detail or [])]
-        body = {
-            "code": non_field[0]["code"] if non_field and not fields else "invalid",
-            "message": non_field[0]["message"] if non_field else _("提交的内容有误，请检查标出的字段。"),
-            "fields": fields,
-        }
-    else:
-        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-        body = {"code": code, "message": str(detail) if detail is not None else str(exc), "fields": {}}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            body["retry_after"] = int(exc.wait)
-    response.data = body
+
+class RegionRefSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    level = serializers.ChoiceField(choices=RegionLevel.choices, read_only=True)
+
+
+class ProvinceRefSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class EconomicZoneRefSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    name_en = serializers.CharField(read_only=True)
+
+
+class EconomicZoneSerializer(EconomicZoneRefSerializer):
+    provinces = ProvinceRefSerializer(many=True, read_only=True)
+
+
+class RegionDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    level = serializers.ChoiceField(choices=RegionLevel.choices, read_only=True)
+    level_display = serializers.CharField(source="get_level_display", read_only=True)
+    parent = serializers.CharField(source="parent_id", read_only=True, allow_null=True)
+    full_name = serializers.CharField(read_only=True)
+    province = serializers.CharField(source="province_code", read_only=True)
+    ancestors = serializers.SerializerMethodField()
+    children_count = serializers.SerializerMethodField()
+    economic_zones = serializers.SerializerMethodField()
+
+    @extend_schema_field(RegionRefSerializer(many=True))
+    def get_ancestors(self, region: Region):
+        return RegionRefSerializer(region.ancestors(), many=True).data
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_children_count(self, region: Region) -> int:
+        return region.children.count()
+
+    @extend_schema_field(EconomicZoneRefSerializer(many=True))
+    def get_economic_zones(self, region: Region):
+        return EconomicZoneRefSerializer(core_selectors.economic_zones_of(region.code), many=True).data
+
+
+class RegionQuerySerializer(serializers.Serializer):
+    parent = serializers.CharField(required=False, allow_blank=True)  # blank: the provinces
+    level = serializers.ChoiceField(choices=RegionLevel.choices, required=False)
+
+
+def _cacheable(response):
+    if response.status_code == status.HTTP_200_OK:
+        patch_cache_control(response, public=True, max_age=REFERENCE_MAX_AGE)
     return response
+
+
+class _ReferenceView(APIView):
+    """Public reference data: no authentication (a stale token must not turn a lookup into a 401),
+    no pagination (a plain list: a province has fewer than 200 cities), cacheable for an hour.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        return _cacheable(super().finalize_response(request, response, *args, **kwargs))
+
+
+class RegionListView(_ReferenceView):
+    serializer_class = RegionSerializer
+
+    @extend_schema(
+        operation_id="regions_list",
+        summary="行政区划列表 / Administrative divisions",
+        description=(
+            "Without `parent`: the provinces. With `parent`: that region's direct children (a "
+            "province's cities, a city's counties). With `level`: the regions of that level, across "
+            "the country or inside `parent`, e.g. `?parent=130000&level=county` for every county of "
+            "Hebei. A plain list, never paginated."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "parent",
+                str,
+                description="GB/T 2260 code of the parent region, e.g. 130000 (河北省) or 130200 (唐山市)",
+            ),
+            OpenApiParameter("level", str, enum=RegionLevel.values, description="only regions of this level"),
+        ],
+        responses={
+            200: RegionSerializer(many=True),
+            400: OpenApiResponse(
+                ErrorSerializer, description="`region_unknown`: no region has the `parent` code"
+            ),
+        },
+    )
+    def get(self, request):
+        query = RegionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        parent_code = query.validated_data.get("parent") or None
+        level = query.validated_data.get("level")
+        parent = None
+        if parent_code is not None:
+            parent = core_selectors.region_get(parent_code)
+            if parent is None:
+                raise DomainError(
+                    _("没有代码为 %(code)s 的行政区划。") % {"code": parent_code[:12]}, code="region_unknown"
+                )
+        if level:
+            regions = core_selectors.region_list(level=level, within=parent)
+        else:
+            regions = core_selectors.region_children(parent.code if parent else None)
+        regions = regions.annotate(has_children=Exists(Region.objects.filter(parent_id=OuterRef("code"))))
+        return Response(RegionSerializer(regions, many=True).data)
+
+
+class RegionDetailView(_ReferenceView):
+    serializer_class = RegionDetailSerializer
+
+    @extend_schema(
+        operation_id="regions_retrieve",
+        summary="行政区划详情 / One administrative division",
+        responses={
+            200: RegionDetailSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="unknown code"),
+        },
+    )
+    def get(self, request, code: str):
+        region = core_selectors.region_get(code)
+        if region is None:
+            raise exceptions.NotFound(
+                _("没有代码为 %(code)s 的行政区划。") % {"code": code[:12]}, code="not_found"
+            )
+        return Response(RegionDetailSerializer(region).data)
+
+
+class EconomicZoneListView(_ReferenceView):
+    serializer_class = EconomicZoneSerializer
+
+    @extend_schema(
+        operation_id="economic_zones_list",
+        summary="经济区 / Economic zones",
+        description="Named groups of provinces (京津冀, 长三角 …), in display order.",
+        responses={200: EconomicZoneSerializer(many=True)},
+    )
+    def get(self, request):
+        return Response(EconomicZoneSerializer(core_selectors.economic_zones(), many=True).data)

@@ -11,6 +11,12 @@ class RegionLevel(models.TextChoices):
     COUNTY = "county", _("县级")
 
 
+# GB/T 2260 names for city-level entries that stand for no prefecture.
+PLACEHOLDER_NAMES = frozenset({"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"})
+# 北京, 天津, 上海, 重庆: their districts sit under city-level entries named after the municipality.
+MUNICIPALITY_PREFIXES = frozenset({"11", "12", "31", "50"})
+
+
 class Region(models.Model):
     """One administrative division, keyed by its six-digit GB/T 2260 code."""
 
@@ -18,7 +24,12 @@ class Region(models.Model):
     name = models.CharField(_("名称"), max_length=64)
     level = models.CharField(_("级别"), max_length=8, choices=RegionLevel.choices, db_index=True)
     parent = models.ForeignKey(
-        "self", verbose_name=_("上级"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("上级"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
 
     class Meta:
@@ -46,8 +57,26 @@ class Region(models.Model):
         return list(reversed(chain))
 
     @property
+    def is_placeholder(self) -> bool:
+        """A city-level entry that is no prefecture: a municipality's 市辖区 (110100, 500200 …) or a
+        province's 省直辖县级行政区划 (419000, 659000 …). Full names leave it out."""
+        if self.level != RegionLevel.CITY:
+            return False
+        return (
+            self.code[:2] in MUNICIPALITY_PREFIXES or self.code[2:4] == "90" or self.name in PLACEHOLDER_NAMES
+        )
+
+    @property
     def full_name(self) -> str:
-        return "".join(r.name for r in [*self.ancestors(), self])
+        """The name people write on an address: 河北省唐山市路北区, 北京市朝阳区, 河南省济源市."""
+        parts: list[str] = []
+        for region in self.ancestors():
+            if not region.is_placeholder:
+                parts.append(region.name)
+        if self.is_placeholder and parts and self.name.startswith(parts[-1]):
+            parts.pop()  # 北京市 (110100) under 北京市 reads 北京市, 500200 reads 重庆市辖县
+        parts.append(self.name)
+        return "".join(parts)
 
     def contains(self, other: "Region | str") -> bool:
         """True when ``other`` (a region or a code) is this region or lies inside it.
@@ -128,7 +157,9 @@ class AuditEntry(models.Model):
         indexes = [models.Index(fields=["target_type", "target_id", "-at"])]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_type}#{self.target_id}"
+        return (
+            f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_type}#{self.target_id}"
+        )
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
