@@ -236,6 +236,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OrganisationRoleEnum": "market.accounts.models.OrganisationRole",
+        "MemberRoleEnum": "market.accounts.models.MemberRole",
+        "VerificationStatusEnum": "market.accounts.models.VerificationStatus",
+        "LicenceStatusEnum": "market.accounts.models.LicenceStatus",
+        "LicenceKindEnum": "market.accounts.models.LicenceKind",
+        "RegionLevelEnum": "market.core.models.RegionLevel",
+    },
 }
 
 # --- Languages and time ---------------------------------------------------------------------
@@ -302,7 +310,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Market rules ---------------------------------------------------------------------------

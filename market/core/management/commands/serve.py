@@ -9,7 +9,6 @@ In production run the pieces as separate processes instead (see README): daphne 
 websockets, gunicorn for pages and the API, ``celery -A market worker`` and ``celery -A market beat``.
 """
 
-import asyncio
 import logging
 import threading
 
@@ -47,7 +46,10 @@ class Command(BaseCommand):
         url = f"http://{host}:{port}"
 
         def ready():
-            register_server_loop(asyncio.get_running_loop())
+            # Called on this (the main) thread just before Twisted's asyncio reactor starts its loop.
+            from twisted.internet import reactor
+
+            register_server_loop(reactor._asyncioEventloop)
             self.stdout.write(self.style.SUCCESS(f"再生资源交易市场 serving at {url}  (websockets at ws://{host}:{port}/ws/)"))
 
         server = daphne.server.Server(
@@ -82,7 +84,7 @@ class Command(BaseCommand):
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,
-            ready_callback=started.set,
+            ready_callback=lambda _consumer: started.set(),
             loglevel=logging.INFO,
         )
         threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
