@@ -23,6 +23,7 @@ from market.accounts.models import (
     User,
 )
 from market.core.audit import audit_trail, client_ip
+from market.core.state import TransitionNotAllowed
 
 
 class ReasonForm(forms.Form):
@@ -53,8 +54,8 @@ def _decide(modeladmin, request, queryset, decision, decide, *, needs_reason):
         try:
             decide(actor=request.user, decision=decision, reason=reason, ip=client_ip(request), obj=obj)
             done += 1
-        except (ValidationError, PermissionDenied) as exc:
-            text = "; ".join(getattr(exc, "messages", [str(exc)]))
+        except (ValidationError, PermissionDenied, TransitionNotAllowed) as exc:
+            text = "; ".join(getattr(exc, "messages", None) or [str(exc)])
             modeladmin.message_user(request, f"{obj}: {text}", messages.ERROR)
     if done:
         modeladmin.message_user(request, _("已处理 %(n)d 项。") % {"n": done}, messages.SUCCESS)
