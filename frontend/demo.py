@@ -66,87 +66,183 @@ G, R, B = OrganisationRole.GENERATOR, OrganisationRole.RECYCLER, OrganisationRol
 
 ORGANISATIONS: list[DemoOrg] = [
     DemoOrg(
-        "steel", "唐山丰南宏达钢铁有限公司", "宏达钢铁", "130207", "MA07GT001", G,
-        "河北省唐山市丰南区沿海工业区钢铁大道18号", "刘建国", "0315-8123456",
+        "steel",
+        "唐山丰南宏达钢铁有限公司",
+        "宏达钢铁",
+        "130207",
+        "MA07GT001",
+        G,
+        "河北省唐山市丰南区沿海工业区钢铁大道18号",
+        "刘建国",
+        "0315-8123456",
         "年产粗钢 600 万吨的长流程钢厂，常年产出转炉钢渣、高炉水渣、氧化铁皮和厂内废钢。",
         members=[("steel.trader", "赵海涛", MemberRole.TRADER), ("steel.viewer", "孙丽", MemberRole.VIEWER)],
     ),
     DemoOrg(
-        "power", "朔州晋北热电有限公司", "晋北热电", "140602", "MA0TYRD02", G,
-        "山西省朔州市朔城区电厂路1号", "王志强", "0349-2234567",
+        "power",
+        "朔州晋北热电有限公司",
+        "晋北热电",
+        "140602",
+        "MA0TYRD02",
+        G,
+        "山西省朔州市朔城区电厂路1号",
+        "王志强",
+        "0349-2234567",
         "2×660 MW 燃煤热电厂，产出粉煤灰、炉渣和脱硫石膏。",
     ),
     DemoOrg(
-        "paper", "东莞华南纸业有限公司", "华南纸业", "441900", "MA0DGYY03", B,
-        "广东省东莞市麻涌镇造纸工业园8号", "陈伟", "0769-88345678",
+        "paper",
+        "东莞华南纸业有限公司",
+        "华南纸业",
+        "441900",
+        "MA0DGYY03",
+        B,
+        "广东省东莞市麻涌镇造纸工业园8号",
+        "陈伟",
+        "0769-88345678",
         "箱板纸生产企业，回收国产废纸（OCC），同时产出造纸污泥和废塑料。",
         members=[("paper.trader", "黄敏", MemberRole.TRADER)],
     ),
     DemoOrg(
-        "battery", "界首市恒源电池有限公司", "恒源电池", "341282", "MA0JTDC04", G,
-        "安徽省界首市田营循环经济园电池路6号", "张强", "0558-4456789",
+        "battery",
+        "界首市恒源电池有限公司",
+        "恒源电池",
+        "341282",
+        "MA0JTDC04",
+        G,
+        "安徽省界首市田营循环经济园电池路6号",
+        "张强",
+        "0558-4456789",
         "铅酸蓄电池生产企业，产出废铅酸蓄电池、含铅废物（HW31）。",
     ),
     DemoOrg(
-        "machinery", "苏州吴中精密机械制造有限公司", "吴中精机", "320506", "MA0WYJX05", G,
-        "江苏省苏州市吴中区越溪街道精工路55号", "周明", "0512-66567890",
+        "machinery",
+        "苏州吴中精密机械制造有限公司",
+        "吴中精机",
+        "320506",
+        "MA0WYJX05",
+        G,
+        "江苏省苏州市吴中区越溪街道精工路55号",
+        "周明",
+        "0512-66567890",
         "精密机加工企业，产出铝屑、铜屑、不锈钢边角料和废切削液（HW09）。",
     ),
     DemoOrg(
-        "scrapyard", "台州路桥金属再生资源有限公司", "路桥再生", "331004", "MA0LQYT06", R,
-        "浙江省台州市路桥区金属再生产业基地3号", "林国华", "0576-82678901",
+        "scrapyard",
+        "台州路桥金属再生资源有限公司",
+        "路桥再生",
+        "331004",
+        "MA0LQYT06",
+        R,
+        "浙江省台州市路桥区金属再生产业基地3号",
+        "林国华",
+        "0576-82678901",
         "废钢、废有色金属回收加工基地，具备破碎、剪切、打包生产线。",
         members=[("scrapyard.trader", "吴晓东", MemberRole.TRADER)],
         licences=[DemoLicence(LicenceKind.RENEWABLE_RECORD, "浙台商再备〔2024〕017号", "台州市路桥区商务局")],
     ),
     DemoOrg(
-        "copper", "贵溪江南铜业冶炼有限公司", "江南铜业", "360681", "MA0GXTY07", R,
-        "江西省贵溪市铜产业循环经济基地冶炼大道9号", "徐斌", "0701-3789012",
+        "copper",
+        "贵溪江南铜业冶炼有限公司",
+        "江南铜业",
+        "360681",
+        "MA0GXTY07",
+        R,
+        "江西省贵溪市铜产业循环经济基地冶炼大道9号",
+        "徐斌",
+        "0701-3789012",
         "再生铜冶炼企业，采购废杂铜、光亮铜、黄杂铜，年处理能力 20 万吨。",
         members=[("copper.trader", "郑凯", MemberRole.TRADER)],
         licences=[DemoLicence(LicenceKind.RENEWABLE_RECORD, "赣鹰商再备〔2023〕042号", "贵溪市商务局")],
     ),
     DemoOrg(
-        "aluminium", "佛山顺德铝业再生有限公司", "顺德铝业", "440606", "MA0TDLY08", R,
-        "广东省佛山市顺德区北滘镇再生铝产业园2号", "何永", "0757-26890123",
+        "aluminium",
+        "佛山顺德铝业再生有限公司",
+        "顺德铝业",
+        "440606",
+        "MA0TDLY08",
+        R,
+        "广东省佛山市顺德区北滘镇再生铝产业园2号",
+        "何永",
+        "0757-26890123",
         "再生铝锭生产企业，回收废铝型材、易拉罐、铝屑。",
-        licences=[DemoLicence(LicenceKind.RENEWABLE_RECORD, "粤佛商再备〔2025〕008号", "佛山市顺德区经济促进局")],
+        licences=[
+            DemoLicence(LicenceKind.RENEWABLE_RECORD, "粤佛商再备〔2025〕008号", "佛山市顺德区经济促进局")
+        ],
     ),
     DemoOrg(
-        "cement", "唐山北方水泥有限公司", "北方水泥", "130203", "MA0BFTN09", R,
-        "河北省唐山市路北区建材路21号", "高峰", "0315-3901234",
+        "cement",
+        "唐山北方水泥有限公司",
+        "北方水泥",
+        "130203",
+        "MA0BFTN09",
+        R,
+        "河北省唐山市路北区建材路21号",
+        "高峰",
+        "0315-3901234",
         "熟料水泥生产企业，消纳钢渣、矿渣微粉、粉煤灰和脱硫石膏作为混合材。",
     ),
     DemoOrg(
-        "lead", "济源市金利再生铅业有限公司", "金利铅业", "419001", "MA0JYQY10", R,
-        "河南省济源市虎岭产业集聚区冶炼路12号", "杨帆", "0391-6012345",
+        "lead",
+        "济源市金利再生铅业有限公司",
+        "金利铅业",
+        "419001",
+        "MA0JYQY10",
+        R,
+        "河南省济源市虎岭产业集聚区冶炼路12号",
+        "杨帆",
+        "0391-6012345",
         "持危险废物经营许可证的再生铅企业，处置废铅酸蓄电池和含铅废物。",
         members=[("lead.trader", "马丽娟", MemberRole.TRADER)],
         licences=[
             DemoLicence(
-                LicenceKind.HAZARDOUS_WASTE, "豫环许可危废字〔2024〕第88号", "河南省生态环境厅",
-                hw_codes=["HW31", "HW49"], capacity_t=150000,
+                LicenceKind.HAZARDOUS_WASTE,
+                "豫环许可危废字〔2024〕第88号",
+                "河南省生态环境厅",
+                hw_codes=["HW31", "HW49"],
+                capacity_t=150000,
             )
         ],
     ),
     DemoOrg(
-        "hazwaste", "天津滨海环保科技有限公司", "滨海环保", "120116", "MA0BHHB11", R,
-        "天津市滨海新区临港经济区环保路5号", "韩雪", "022-25123456",
+        "hazwaste",
+        "天津滨海环保科技有限公司",
+        "滨海环保",
+        "120116",
+        "MA0BHHB11",
+        R,
+        "天津市滨海新区临港经济区环保路5号",
+        "韩雪",
+        "022-25123456",
         "综合性危险废物处置企业：废矿物油再生、废乳化液处理、废催化剂回收。",
         licences=[
             DemoLicence(
-                LicenceKind.HAZARDOUS_WASTE, "津危废经许〔2023〕第015号", "天津市生态环境局",
-                hw_codes=["HW08", "HW09", "HW49", "HW50"], capacity_t=80000,
+                LicenceKind.HAZARDOUS_WASTE,
+                "津危废经许〔2023〕第015号",
+                "天津市生态环境局",
+                hw_codes=["HW08", "HW09", "HW49", "HW50"],
+                capacity_t=80000,
             ),
             DemoLicence(
-                LicenceKind.HAZARDOUS_WASTE, "津危废经许〔2026〕第102号（扩项）", "天津市生态环境局",
-                hw_codes=["HW17", "HW22"], capacity_t=20000, status=LicenceStatus.PENDING,
+                LicenceKind.HAZARDOUS_WASTE,
+                "津危废经许〔2026〕第102号（扩项）",
+                "天津市生态环境局",
+                hw_codes=["HW17", "HW22"],
+                capacity_t=20000,
+                status=LicenceStatus.PENDING,
             ),
         ],
     ),
     DemoOrg(
-        "chongqing", "重庆巴南再生资源回收有限公司", "巴南再生", "500113", "MA0BNYT12", B,
-        "重庆市巴南区界石镇再生资源分拣中心", "罗军", "023-67234567",
+        "chongqing",
+        "重庆巴南再生资源回收有限公司",
+        "巴南再生",
+        "500113",
+        "MA0BNYT12",
+        B,
+        "重庆市巴南区界石镇再生资源分拣中心",
+        "罗军",
+        "023-67234567",
         "城市再生资源分拣中心，兼营报废机动车回收拆解。",
         licences=[
             DemoLicence(LicenceKind.RENEWABLE_RECORD, "巴南商再备〔2024〕003号", "重庆市巴南区商务委员会"),
@@ -154,8 +250,15 @@ ORGANISATIONS: list[DemoOrg] = [
         ],
     ),
     DemoOrg(
-        "wuhan", "武汉江夏新材料科技有限公司", "江夏新材", "420115", "MA0JXXC13", R,
-        "湖北省武汉市江夏区庙山产业园4号", "邓超", "027-81345678",
+        "wuhan",
+        "武汉江夏新材料科技有限公司",
+        "江夏新材",
+        "420115",
+        "MA0JXXC13",
+        R,
+        "湖北省武汉市江夏区庙山产业园4号",
+        "邓超",
+        "027-81345678",
         "新注册的废塑料改性造粒企业，等待平台认证。",
         status=VerificationStatus.PENDING,
     ),
@@ -226,8 +329,12 @@ def _licence(org: Organisation, spec: DemoLicence, uploader: User, operator: Use
         licence.status_changed_at = timezone.now()
         licence.save(update_fields=["status", "status_changed_at"])
         audit_record(
-            actor=operator, action="licence.verify", target=licence,
-            from_state=LicenceStatus.PENDING, to_state=LicenceStatus.VERIFIED, reason="演示数据：已核对原件",
+            actor=operator,
+            action="licence.verify",
+            target=licence,
+            from_state=LicenceStatus.PENDING,
+            to_state=LicenceStatus.VERIFIED,
+            reason="演示数据：已核对原件",
         )
     return True
 
@@ -268,12 +375,17 @@ def demo_steps():
                         org.status_changed_at = timezone.now()
                         org.save(update_fields=["status", "status_changed_at"])
                         audit_record(
-                            actor=operator, action="organisation.verify", target=org,
-                            from_state=VerificationStatus.PENDING, to_state=VerificationStatus.VERIFIED,
+                            actor=operator,
+                            action="organisation.verify",
+                            target=org,
+                            from_state=VerificationStatus.PENDING,
+                            to_state=VerificationStatus.VERIFIED,
                             reason="演示数据：营业执照已核对",
                         )
                     created += 1
-                Membership.objects.get_or_create(user=admin, organisation=org, defaults={"role": MemberRole.ADMIN})
+                Membership.objects.get_or_create(
+                    user=admin, organisation=org, defaults={"role": MemberRole.ADMIN}
+                )
                 for key, name, role in spec.members:
                     user, new = _user(key, name)
                     created += new
@@ -287,7 +399,9 @@ def demo_steps():
     def government_step():
         created = 0
         for key, office_name, code, person in GOVERNMENT_OFFICES:
-            office, new = GovernmentOffice.objects.get_or_create(name=office_name, defaults={"jurisdiction_id": code})
+            office, new = GovernmentOffice.objects.get_or_create(
+                name=office_name, defaults={"jurisdiction_id": code}
+            )
             created += new
             user, new = _user(key, person)
             created += new

@@ -16,7 +16,7 @@ def pytest_sessionstart(session):
         pytest.exit(f"the suite needs PostgreSQL, DATABASE_URL points to {connection.vendor}", returncode=3)
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.exit(f"Redis at {settings.REDIS_URL} is unreachable: {exc}", returncode=3)
 
 

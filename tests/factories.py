@@ -2,9 +2,8 @@
 
 import itertools
 
-from market.accounts.models import MemberRole, Membership, Organisation, VerificationStatus
+from market.accounts.models import MemberRole, Membership, Organisation, User, VerificationStatus
 from market.accounts.uscc import uscc_make
-from market.accounts.models import User
 
 _seq = itertools.count(1)
 
@@ -17,7 +16,11 @@ PASSWORD = "Scrap-Market-2026!"
 def make_user(email=None, *, password=PASSWORD, full_name="测试用户", is_staff=False, **extra) -> User:
     n = next(_seq)
     return User.objects.create_user(
-        email=email or f"user{n}@market.test", password=password, full_name=full_name, is_staff=is_staff, **extra
+        email=email or f"user{n}@market.test",
+        password=password,
+        full_name=full_name,
+        is_staff=is_staff,
+        **extra,
     )
 
 

@@ -7,7 +7,14 @@ from django.core.management import call_command
 from django.http import HttpRequest
 
 from frontend.demo import DEMO_PASSWORD, ORGANISATIONS
-from market.accounts.models import GovernmentOfficer, Licence, Membership, Organisation, User, VerificationStatus
+from market.accounts.models import (
+    GovernmentOfficer,
+    Licence,
+    Membership,
+    Organisation,
+    User,
+    VerificationStatus,
+)
 from market.accounts.selectors import licence_valid_for
 from market.accounts.uscc import uscc_validate
 from market.core.models import AuditEntry
@@ -16,7 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 def counts():
-    return tuple(m.objects.count() for m in (User, Organisation, Membership, Licence, GovernmentOfficer, AuditEntry))
+    return tuple(
+        m.objects.count() for m in (User, Organisation, Membership, Licence, GovernmentOfficer, AuditEntry)
+    )
 
 
 def test_demo_load_is_realistic_and_idempotent(client):

@@ -10,7 +10,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}}
+    # The suite's own settings put test-only values in the environment; production must not see them.
+    test_only = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "MARKET_VAR_DIR"}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in test_only and not k.startswith(("SECURE_", "SESSION_COOKIE_", "CSRF_COOKIE_"))
+    }
     base.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120
@@ -31,7 +37,12 @@ def test_production_refuses_to_start_without_allowed_hosts():
 
 def test_deploy_check_reports_nothing():
     result = manage(
-        "check", "--deploy", "--fail-level", "WARNING", SECRET_KEY=secrets.token_urlsafe(60), ALLOWED_HOSTS="market.example.cn"
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY=secrets.token_urlsafe(60),
+        ALLOWED_HOSTS="market.example.cn",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -44,14 +55,18 @@ def test_redis_url_switches_every_shared_service_to_redis():
     )
     env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
     env.update(DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3", DJANGO_SETTINGS_MODULE="market.settings")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.split() == [
         "channels_redis.core.RedisChannelLayer",
         "django.core.cache.backends.redis.RedisCache",
         "redis://127.0.0.1:6379/3",
     ], out.stderr
     env.pop("REDIS_URL")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     layer, cache, broker = out.stdout.split()
     assert layer == "channels.layers.InMemoryChannelLayer"
     assert cache.endswith("LocMemCache")

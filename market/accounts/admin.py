@@ -27,7 +27,9 @@ from market.core.state import TransitionNotAllowed
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label=gettext_lazy("原因（单位将看到此说明）"), widget=forms.Textarea(attrs={"rows": 4}))
+    reason = forms.CharField(
+        label=gettext_lazy("原因（单位将看到此说明）"), widget=forms.Textarea(attrs={"rows": 4})
+    )
 
 
 def _decide(modeladmin, request, queryset, decision, decide, *, needs_reason):
@@ -89,14 +91,17 @@ class AuditTrailMixin:
         if obj is None or obj.pk is None:
             return "-"
         rows = audit_trail(obj)[:50]
-        return format_html_join(
-            "",
-            "<div>{} · {} · {} {}→{} {}</div>",
-            (
-                (f"{e.at:%Y-%m-%d %H:%M}", e.actor_label, e.action, e.from_state, e.to_state, e.reason)
-                for e in rows
-            ),
-        ) or "-"
+        return (
+            format_html_join(
+                "",
+                "<div>{} · {} · {} {}→{} {}</div>",
+                (
+                    (f"{e.at:%Y-%m-%d %H:%M}", e.actor_label, e.action, e.from_state, e.to_state, e.reason)
+                    for e in rows
+                ),
+            )
+            or "-"
+        )
 
 
 @admin.register(User)
@@ -107,10 +112,15 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (gettext_lazy("个人信息"), {"fields": ("full_name", "phone")}),
-        (gettext_lazy("权限"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (
+            gettext_lazy("权限"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
         (gettext_lazy("时间"), {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),
+    )
 
 
 class MembershipInline(admin.TabularInline):
@@ -137,7 +147,14 @@ class OrganisationAdmin(AuditTrailMixin, admin.ModelAdmin):
     list_filter = ["status", "role"]
     search_fields = ["legal_name", "short_name", "uscc", "contact_name", "contact_phone"]
     autocomplete_fields = ["region"]
-    readonly_fields = ["status", "status_reason", "status_changed_at", "created_at", "created_by", "audit_trail_display"]
+    readonly_fields = [
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "created_at",
+        "created_by",
+        "audit_trail_display",
+    ]
     inlines = [MembershipInline, LicenceInline]
     actions = [
         _action(_org_decide, "verify", gettext_lazy("认证通过所选单位"), False),

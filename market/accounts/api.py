@@ -71,7 +71,17 @@ class LicenceSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Licence
-        fields = ["id", "kind", "kind_label", "number", "issuer", "valid_from", "valid_to", "hw_codes", "annual_capacity_t"]
+        fields = [
+            "id",
+            "kind",
+            "kind_label",
+            "number",
+            "issuer",
+            "valid_from",
+            "valid_to",
+            "hw_codes",
+            "annual_capacity_t",
+        ]
 
 
 class OrganisationPublicSerializer(serializers.ModelSerializer):
@@ -241,7 +251,9 @@ class TokenView(APIView):
     @extend_schema(
         request=TokenRequestSerializer,
         responses={
-            200: inline_serializer("TokenResponse", {"token": serializers.CharField(), "user": UserSerializer()}),
+            200: inline_serializer(
+                "TokenResponse", {"token": serializers.CharField(), "user": UserSerializer()}
+            ),
             400: OpenApiResponse(description="invalid_credentials"),
             429: OpenApiResponse(description="locked_out or throttled"),
         },
@@ -258,7 +270,9 @@ class TokenView(APIView):
         )
         if user is None:
             if AxesProxyHandler.is_locked(django_request, credentials):
-                return Response({"code": "locked_out", "message": lockout_message(), "fields": {}}, status=429)
+                return Response(
+                    {"code": "locked_out", "message": lockout_message(), "fields": {}}, status=429
+                )
             raise DomainError(_("邮箱或密码不正确。"), code="invalid_credentials")
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key, "user": UserSerializer(user).data})
@@ -347,7 +361,11 @@ class OrganisationListView(generics.ListAPIView):
         qs = organisations_visible(self.request.user).prefetch_related("licences")
         mine = self.request.query_params.get("mine")
         if mine in ("1", "true"):
-            qs = qs.filter(memberships__user=self.request.user) if self.request.user.is_authenticated else qs.none()
+            qs = (
+                qs.filter(memberships__user=self.request.user)
+                if self.request.user.is_authenticated
+                else qs.none()
+            )
         return qs.order_by("legal_name", "pk")
 
     @extend_schema(request=OrganisationWriteSerializer, responses={201: OrganisationPrivateSerializer})
@@ -358,7 +376,8 @@ class OrganisationListView(generics.ListAPIView):
         values["region_code"] = values.pop("region")
         org = services.organisation_register(actor=request.user, ip=client_ip(request), **values)
         return Response(
-            OrganisationPrivateSerializer(org, context={"request": request}).data, status=status.HTTP_201_CREATED
+            OrganisationPrivateSerializer(org, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
         )
 
 
@@ -380,7 +399,9 @@ class OrganisationDetailView(APIView):
             changes["region_code"] = changes.pop("region")
         if "uscc" in request.data:
             raise DomainError(_("统一社会信用代码注册后不能修改。"), code="read_only")
-        org = services.organisation_update(actor=request.user, organisation=org, ip=client_ip(request), **changes)
+        org = services.organisation_update(
+            actor=request.user, organisation=org, ip=client_ip(request), **changes
+        )
         return Response(OrganisationPrivateSerializer(org, context={"request": request}).data)
 
 
@@ -394,7 +415,9 @@ class OrganisationDecisionView(APIView):
         org = _visible_organisation(request, pk)
         data = DecisionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        org = services.organisation_decide(actor=request.user, organisation=org, ip=client_ip(request), **data.validated_data)
+        org = services.organisation_decide(
+            actor=request.user, organisation=org, ip=client_ip(request), **data.validated_data
+        )
         return Response(OrganisationPrivateSerializer(org, context={"request": request}).data)
 
 
@@ -417,7 +440,9 @@ class MemberListView(APIView):
         services.admin_require(request.user, org)
         data = InviteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        invitation = services.member_invite(actor=request.user, organisation=org, ip=client_ip(request), **data.validated_data)
+        invitation = services.member_invite(
+            actor=request.user, organisation=org, ip=client_ip(request), **data.validated_data
+        )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 
@@ -488,7 +513,9 @@ class LicenceListView(APIView):
         org, _access = _private_organisation(request, pk)
         return Response(LicenceSerializer(licences_of(org), many=True, context={"request": request}).data)
 
-    @extend_schema(request={"multipart/form-data": LicenceWriteSerializer}, responses={201: LicenceSerializer})
+    @extend_schema(
+        request={"multipart/form-data": LicenceWriteSerializer}, responses={201: LicenceSerializer}
+    )
     def post(self, request, pk):
         org, _access = _private_organisation(request, pk)
         services.member_require(request.user, org, trade=True)  # a viewer gets 403, not field errors
@@ -496,7 +523,9 @@ class LicenceListView(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         licence = services.licence_add(actor=request.user, organisation=org, ip=client_ip(request), **values)
-        return Response(LicenceSerializer(licence, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        return Response(
+            LicenceSerializer(licence, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class LicenceDetailView(APIView):
@@ -538,5 +567,7 @@ class LicenceDecisionView(APIView):
         licence = get_object_or_404(licences_of(org), pk=licence_id)
         data = DecisionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        licence = services.licence_decide(actor=request.user, licence=licence, ip=client_ip(request), **data.validated_data)
+        licence = services.licence_decide(
+            actor=request.user, licence=licence, ip=client_ip(request), **data.validated_data
+        )
         return Response(LicenceSerializer(licence, context={"request": request}).data)

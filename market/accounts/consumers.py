@@ -24,4 +24,11 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
 
     async def notify(self, event):
-        await self.send_json({"type": "notify", "title": event["title"], "body": event.get("body", ""), "url": event.get("url", "")})
+        await self.send_json(
+            {
+                "type": "notify",
+                "title": event["title"],
+                "body": event.get("body", ""),
+                "url": event.get("url", ""),
+            }
+        )

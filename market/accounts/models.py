@@ -104,13 +104,21 @@ class Organisation(models.Model):
     role = models.CharField(_("单位类型"), max_length=16, choices=OrganisationRole.choices)
     description = models.TextField(_("单位简介"), blank=True)
     status = models.CharField(
-        _("认证状态"), max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.PENDING, db_index=True
+        _("认证状态"),
+        max_length=16,
+        choices=VerificationStatus.choices,
+        default=VerificationStatus.PENDING,
+        db_index=True,
     )
     status_reason = models.TextField(_("审核意见"), blank=True)
     status_changed_at = models.DateTimeField(_("状态变更时间"), null=True, blank=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("创建人"), null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     class Meta:
@@ -180,7 +188,9 @@ class Invitation(models.Model):
     email = models.EmailField(_("邮箱"))
     role = models.CharField(_("角色"), max_length=16, choices=MemberRole.choices, default=MemberRole.TRADER)
     token = models.CharField(max_length=64, unique=True, default=_invitation_token, editable=False)
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(_("有效期至"))
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -232,7 +242,9 @@ class GovernmentOffice(models.Model):
 
 
 class GovernmentOfficer(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="government_officer")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="government_officer"
+    )
     office = models.ForeignKey(GovernmentOffice, on_delete=models.CASCADE, related_name="officers")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -281,12 +293,18 @@ class Licence(models.Model):
     document_size = models.PositiveIntegerField(default=0)
     document_sha256 = models.CharField(max_length=64, blank=True)
     status = models.CharField(
-        _("核验状态"), max_length=16, choices=LicenceStatus.choices, default=LicenceStatus.PENDING, db_index=True
+        _("核验状态"),
+        max_length=16,
+        choices=LicenceStatus.choices,
+        default=LicenceStatus.PENDING,
+        db_index=True,
     )
     status_reason = models.TextField(_("核验意见"), blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     expiry_warned_at = models.DateTimeField(null=True, blank=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -295,7 +313,9 @@ class Licence(models.Model):
         ordering = ["organisation_id", "kind", "-valid_to"]
         constraints = [
             models.UniqueConstraint(fields=["kind", "number", "issuer"], name="licence_number_unique"),
-            models.CheckConstraint(condition=Q(valid_to__gte=models.F("valid_from")), name="licence_dates_ordered"),
+            models.CheckConstraint(
+                condition=Q(valid_to__gte=models.F("valid_from")), name="licence_dates_ordered"
+            ),
         ]
 
     def __str__(self):
@@ -308,7 +328,9 @@ class Licence(models.Model):
 
     def covers(self, hw_code: str, day: date | None = None) -> bool:
         return (
-            self.kind == LicenceKind.HAZARDOUS_WASTE and hw_code.upper() in self.hw_codes and self.is_valid_on(day)
+            self.kind == LicenceKind.HAZARDOUS_WASTE
+            and hw_code.upper() in self.hw_codes
+            and self.is_valid_on(day)
         )
 
     @property

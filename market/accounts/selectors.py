@@ -106,8 +106,15 @@ def invitations_open_for(user) -> QuerySet[Invitation]:
     from django.utils import timezone
 
     return Invitation.objects.filter(
-        email__iexact=user.email, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        email__iexact=user.email,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
     ).select_related("organisation")
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    return Invitation.objects.select_related("organisation", "invited_by").filter(token=token).first()
 
 
 def licences_of(organisation: Organisation) -> QuerySet[Licence]:
@@ -120,7 +127,11 @@ def licences_public(organisation: Organisation) -> QuerySet[Licence]:
 
 
 def licence_valid_for(
-    organisation: Organisation, *, kind: str = LicenceKind.HAZARDOUS_WASTE, hw_code: str | None = None, on: date
+    organisation: Organisation,
+    *,
+    kind: str = LicenceKind.HAZARDOUS_WASTE,
+    hw_code: str | None = None,
+    on: date,
 ) -> Licence | None:
     """A verified licence valid on ``on`` (and covering ``hw_code`` if given), or None."""
     qs = organisation.licences.filter(

@@ -75,13 +75,13 @@ def _require_operator(actor) -> None:
         raise PermissionDenied(_("只有平台运营人员可以执行此操作。"))
 
 
-def _require_market_user(actor) -> None:
+def market_user_require(actor) -> None:
     if government_officer_for(actor) is not None:
         raise PermissionDenied(_("政府用户只能查看数据，不能在市场中办理业务。"))
 
 
 def admin_require(actor, organisation: Organisation) -> Membership:
-    _require_market_user(actor)
+    market_user_require(actor)
     membership = membership_of(actor, organisation)
     if membership is None or not membership.can_manage:
         raise PermissionDenied(_("只有本单位的管理员可以执行此操作。"))
@@ -89,7 +89,7 @@ def admin_require(actor, organisation: Organisation) -> Membership:
 
 
 def member_require(actor, organisation: Organisation, *, trade: bool = False) -> Membership:
-    _require_market_user(actor)
+    market_user_require(actor)
     membership = membership_of(actor, organisation)
     if membership is None:
         raise PermissionDenied(_("您不是该单位的成员。"))
@@ -108,7 +108,9 @@ def _member_user_ids(organisation: Organisation) -> list[int]:
 def user_signup(*, email: str, password: str, full_name: str, phone: str = "") -> User:
     email = User.objects.normalize_email(email or "").strip().lower()
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": ValidationError(_("该邮箱已注册，请直接登录或找回密码。"), code="email_taken")})
+        raise ValidationError(
+            {"email": ValidationError(_("该邮箱已注册，请直接登录或找回密码。"), code="email_taken")}
+        )
     user = User(email=email, full_name=(full_name or "").strip(), phone=(phone or "").strip())
     try:
         password_validation.validate_password(password, user)
@@ -119,7 +121,9 @@ def user_signup(*, email: str, password: str, full_name: str, phone: str = "") -
         with transaction.atomic():
             user.save()
     except IntegrityError as exc:
-        raise ValidationError({"email": ValidationError(_("该邮箱已注册，请直接登录或找回密码。"), code="email_taken")}) from exc
+        raise ValidationError(
+            {"email": ValidationError(_("该邮箱已注册，请直接登录或找回密码。"), code="email_taken")}
+        ) from exc
     return user
 
 
@@ -131,7 +135,9 @@ def _county(region_code) -> Region:
     if region is None:
         raise ValidationError({"region": ValidationError(_("行政区划代码不存在。"), code="region_unknown")})
     # A prefecture-level city without counties (东莞, 中山, 儋州, 嘉峪关) is registered at city level.
-    if region.level != RegionLevel.COUNTY and not (region.level == RegionLevel.CITY and not region.children.exists()):
+    if region.level != RegionLevel.COUNTY and not (
+        region.level == RegionLevel.CITY and not region.children.exists()
+    ):
         raise ValidationError({"region": ValidationError(_("请选择到区县一级。"), code="region_not_county")})
     return region
 
@@ -159,12 +165,17 @@ def organisation_register(
     ip: str | None = None,
 ) -> Organisation:
     """Register an enterprise; the actor becomes its first admin and it waits for verification."""
-    _require_market_user(actor)
+    market_user_require(actor)
     code = _uscc(uscc)
     region = _county(region_code)
     if Organisation.objects.filter(uscc=code).exists():
         raise ValidationError(
-            {"uscc": ValidationError(_("该统一社会信用代码已注册。如您属于该单位，请联系其管理员邀请您加入。"), code="uscc_taken")}
+            {
+                "uscc": ValidationError(
+                    _("该统一社会信用代码已注册。如您属于该单位，请联系其管理员邀请您加入。"),
+                    code="uscc_taken",
+                )
+            }
         )
     org = Organisation(
         legal_name=(legal_name or "").strip(),
@@ -186,7 +197,9 @@ def organisation_register(
             Membership.objects.create(user=actor, organisation=org, role=MemberRole.ADMIN)
             audit_record(actor=actor, action="organisation.register", target=org, to_state=org.status, ip=ip)
     except IntegrityError as exc:
-        raise ValidationError({"uscc": ValidationError(_("该统一社会信用代码已注册。"), code="uscc_taken")}) from exc
+        raise ValidationError(
+            {"uscc": ValidationError(_("该统一社会信用代码已注册。"), code="uscc_taken")}
+        ) from exc
     operators = User.objects.filter(is_staff=True, is_active=True).values_list("pk", flat=True)
     notify_users(
         operators,
@@ -196,13 +209,17 @@ def organisation_register(
     return org
 
 
-def organisation_update(*, actor, organisation: Organisation, ip: str | None = None, **changes) -> Organisation:
+def organisation_update(
+    *, actor, organisation: Organisation, ip: str | None = None, **changes
+) -> Organisation:
     """An admin edits the profile. Changing the name or county of a verified (or rejected)
     organisation sends it back to verification."""
     admin_require(actor, organisation)
     unknown = set(changes) - set(ORGANISATION_EDITABLE) - {"region_code"}
     if unknown:
-        raise ValidationError({name: ValidationError(_("该字段不能修改。"), code="read_only") for name in unknown})
+        raise ValidationError(
+            {name: ValidationError(_("该字段不能修改。"), code="read_only") for name in unknown}
+        )
     if "region_code" in changes:
         changes["region"] = _county(changes.pop("region_code"))
     before = {name: getattr(organisation, name) for name in changes}
@@ -235,7 +252,9 @@ def organisation_update(*, actor, organisation: Organisation, ip: str | None = N
 
 
 def _organisation_move(organisation, to, *, actor, reason="", ip=None, action="organisation.status"):
-    organisation.status_reason = reason if to in (VerificationStatus.REJECTED, VerificationStatus.SUSPENDED) else ""
+    organisation.status_reason = (
+        reason if to in (VerificationStatus.REJECTED, VerificationStatus.SUSPENDED) else ""
+    )
     organisation.status_changed_at = timezone.now()
     return transition(
         organisation,
@@ -250,7 +269,9 @@ def _organisation_move(organisation, to, *, actor, reason="", ip=None, action="o
     )
 
 
-def organisation_decide(*, actor, organisation: Organisation, decision: str, reason: str = "", ip=None) -> Organisation:
+def organisation_decide(
+    *, actor, organisation: Organisation, decision: str, reason: str = "", ip=None
+) -> Organisation:
     """An operator verifies, rejects, suspends or reinstates an organisation. A rejection or
     suspension needs a reason, which the organisation's members are shown."""
     _require_operator(actor)
@@ -264,11 +285,18 @@ def organisation_decide(*, actor, organisation: Organisation, decision: str, rea
         raise ValidationError({"decision": ValidationError(_("未知的审核操作。"), code="invalid_choice")})
     reason = (reason or "").strip()
     if decision in ("reject", "suspend") and not reason:
-        raise ValidationError({"reason": ValidationError(_("请填写原因，单位将看到此说明。"), code="required")})
+        raise ValidationError(
+            {"reason": ValidationError(_("请填写原因，单位将看到此说明。"), code="required")}
+        )
     with transaction.atomic():
         organisation = Organisation.objects.select_for_update().get(pk=organisation.pk)
         _organisation_move(
-            organisation, targets[decision], actor=actor, reason=reason, ip=ip, action=f"organisation.{decision}"
+            organisation,
+            targets[decision],
+            actor=actor,
+            reason=reason,
+            ip=ip,
+            action=f"organisation.{decision}",
         )
     messages = {
         "verify": _("您的单位“%(name)s”已通过认证，可以开始交易。"),
@@ -300,9 +328,9 @@ def member_invite(*, actor, organisation: Organisation, email: str, role: str, i
     now = timezone.now()
     with transaction.atomic():
         # A new invitation replaces an open or expired one for the same address.
-        organisation.invitations.filter(email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True).update(
-            revoked_at=now
-        )
+        organisation.invitations.filter(
+            email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
         invitation = Invitation.objects.create(
             organisation=organisation,
             email=email,
@@ -310,7 +338,13 @@ def member_invite(*, actor, organisation: Organisation, email: str, role: str, i
             invited_by=actor,
             expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
         )
-        audit_record(actor=actor, action="member.invite", target=organisation, ip=ip, data={"email": email, "role": role})
+        audit_record(
+            actor=actor,
+            action="member.invite",
+            target=organisation,
+            ip=ip,
+            data={"email": email, "role": role},
+        )
     transaction.on_commit(lambda: _invitation_email(invitation.pk))
     return invitation
 
@@ -322,20 +356,32 @@ def _invitation_email(invitation_id: int) -> None:
 
 
 def invitation_accept(*, actor, token: str, ip=None) -> Membership:
-    _require_market_user(actor)
+    market_user_require(actor)
     with transaction.atomic():
-        invitation = Invitation.objects.select_for_update().filter(token=token).select_related("organisation").first()
+        invitation = (
+            Invitation.objects.select_for_update().filter(token=token).select_related("organisation").first()
+        )
         if invitation is None or not invitation.is_open:
-            raise ValidationError(_("邀请链接无效或已过期，请联系单位管理员重新邀请。"), code="invitation_invalid")
+            raise ValidationError(
+                _("邀请链接无效或已过期，请联系单位管理员重新邀请。"), code="invitation_invalid"
+            )
         if invitation.email.lower() != actor.email.lower():
-            raise PermissionDenied(_("此邀请发给了 %(email)s，请使用该邮箱登录后接受。") % {"email": invitation.email})
+            raise PermissionDenied(
+                _("此邀请发给了 %(email)s，请使用该邮箱登录后接受。") % {"email": invitation.email}
+            )
         membership, _created = Membership.objects.get_or_create(
             user=actor, organisation=invitation.organisation, defaults={"role": invitation.role}
         )
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = actor
         invitation.save(update_fields=["accepted_at", "accepted_by"])
-        audit_record(actor=actor, action="member.join", target=invitation.organisation, ip=ip, data={"role": membership.role})
+        audit_record(
+            actor=actor,
+            action="member.join",
+            target=invitation.organisation,
+            ip=ip,
+            data={"role": membership.role},
+        )
     return membership
 
 
@@ -345,7 +391,13 @@ def invitation_revoke(*, actor, invitation: Invitation, ip=None) -> Invitation:
         return invitation
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
-    audit_record(actor=actor, action="member.invite_revoke", target=invitation.organisation, ip=ip, data={"email": invitation.email})
+    audit_record(
+        actor=actor,
+        action="member.invite_revoke",
+        target=invitation.organisation,
+        ip=ip,
+        data={"email": invitation.email},
+    )
     return invitation
 
 
@@ -363,7 +415,9 @@ def member_role_change(*, actor, membership: Membership, role: str, ip=None) -> 
     if role not in MemberRole.values:
         raise ValidationError({"role": ValidationError(_("角色无效。"), code="invalid_choice")})
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().select_related("organisation").get(pk=membership.pk)
+        membership = (
+            Membership.objects.select_for_update().select_related("organisation").get(pk=membership.pk)
+        )
         if membership.role == MemberRole.ADMIN and role != MemberRole.ADMIN and not _other_admins(membership):
             raise ValidationError({"role": ValidationError(_("单位至少需要一名管理员。"), code="last_admin")})
         before = membership.role
@@ -386,10 +440,20 @@ def member_remove(*, actor, membership: Membership, ip=None) -> None:
     if membership.user_id != actor.pk:
         admin_require(actor, membership.organisation)
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().select_related("organisation", "user").get(pk=membership.pk)
+        membership = (
+            Membership.objects.select_for_update()
+            .select_related("organisation", "user")
+            .get(pk=membership.pk)
+        )
         if membership.role == MemberRole.ADMIN and not _other_admins(membership):
             raise ValidationError(_("单位至少需要一名管理员，请先指定其他管理员。"), code="last_admin")
-        audit_record(actor=actor, action="member.remove", target=membership.organisation, ip=ip, data={"user": membership.user.email})
+        audit_record(
+            actor=actor,
+            action="member.remove",
+            target=membership.organisation,
+            ip=ip,
+            data={"user": membership.user.email},
+        )
         membership.delete()
 
 
@@ -418,13 +482,19 @@ def licence_add(
     try:
         codes = hw_normalise(hw_codes or [])
     except ValueError as exc:
-        errors["hw_codes"] = ValidationError(_("未知的危险废物类别：%(codes)s") % {"codes": exc}, code="hw_unknown")
+        errors["hw_codes"] = ValidationError(
+            _("未知的危险废物类别：%(codes)s") % {"codes": exc}, code="hw_unknown"
+        )
         codes = []
     if kind == LicenceKind.HAZARDOUS_WASTE:
         if not codes and "hw_codes" not in errors:
-            errors["hw_codes"] = ValidationError(_("危险废物经营许可证须注明经营的危险废物类别（如 HW08）。"), code="required")
+            errors["hw_codes"] = ValidationError(
+                _("危险废物经营许可证须注明经营的危险废物类别（如 HW08）。"), code="required"
+            )
         if annual_capacity_t is None:
-            errors["annual_capacity_t"] = ValidationError(_("请填写核准的年经营规模（吨）。"), code="required")
+            errors["annual_capacity_t"] = ValidationError(
+                _("请填写核准的年经营规模（吨）。"), code="required"
+            )
     if valid_from and valid_to and valid_to < valid_from:
         errors["valid_to"] = ValidationError(_("有效期至不能早于有效期起。"), code="dates_order")
     if valid_to and valid_to < timezone.localdate():
@@ -462,18 +532,26 @@ def licence_add(
             audit_record(actor=actor, action="licence.add", target=licence, to_state=licence.status, ip=ip)
     except IntegrityError as exc:
         licence.document.delete(save=False)
-        raise ValidationError({"number": ValidationError(_("该证书编号已登记。"), code="licence_taken")}) from exc
+        raise ValidationError(
+            {"number": ValidationError(_("该证书编号已登记。"), code="licence_taken")}
+        ) from exc
     return licence
 
 
 def licence_decide(*, actor, licence: Licence, decision: str, reason: str = "", ip=None) -> Licence:
     _require_operator(actor)
-    targets = {"verify": LicenceStatus.VERIFIED, "reject": LicenceStatus.REJECTED, "revoke": LicenceStatus.REVOKED}
+    targets = {
+        "verify": LicenceStatus.VERIFIED,
+        "reject": LicenceStatus.REJECTED,
+        "revoke": LicenceStatus.REVOKED,
+    }
     if decision not in targets:
         raise ValidationError({"decision": ValidationError(_("未知的审核操作。"), code="invalid_choice")})
     reason = (reason or "").strip()
     if decision in ("reject", "revoke") and not reason:
-        raise ValidationError({"reason": ValidationError(_("请填写原因，单位将看到此说明。"), code="required")})
+        raise ValidationError(
+            {"reason": ValidationError(_("请填写原因，单位将看到此说明。"), code="required")}
+        )
     with transaction.atomic():
         licence = Licence.objects.select_for_update().select_related("organisation").get(pk=licence.pk)
         licence.status_reason = reason
@@ -521,7 +599,11 @@ def government_officer_add(*, actor, office: GovernmentOffice, user, ip=None) ->
     """Operators appoint government users; such a user belongs to no enterprise."""
     _require_operator(actor)
     if user.memberships.exists():
-        raise ValidationError({"user": ValidationError(_("该用户已是企业成员，不能同时作为政府用户。"), code="is_member")})
+        raise ValidationError(
+            {"user": ValidationError(_("该用户已是企业成员，不能同时作为政府用户。"), code="is_member")}
+        )
     officer, _created = GovernmentOfficer.objects.update_or_create(user=user, defaults={"office": office})
-    audit_record(actor=actor, action="government.officer_add", target=office, ip=ip, data={"user": user.email})
+    audit_record(
+        actor=actor, action="government.officer_add", target=office, ip=ip, data={"user": user.email}
+    )
     return officer

@@ -16,7 +16,9 @@ from market.core.notify import notify_users
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def invitation_email_send(*, invitation_id: int) -> bool:
-    invitation = Invitation.objects.select_related("organisation", "invited_by").filter(pk=invitation_id).first()
+    invitation = (
+        Invitation.objects.select_related("organisation", "invited_by").filter(pk=invitation_id).first()
+    )
     if invitation is None or not invitation.is_open:
         return False
     link = reverse("frontend:invitation_accept", args=[invitation.token])

@@ -5,6 +5,8 @@
 9-17 the organisation code, 18 a check character over the first 17.
 """
 
+from django.utils.translation import gettext as _
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 WEIGHTS = [pow(3, i, 31) for i in range(17)]  # 1, 3, 9, 27, 19, 26, ...
@@ -46,16 +48,19 @@ def uscc_validate(value: str) -> str:
     """Return the normalised code or raise :class:`USCCError` saying what is wrong."""
     code = uscc_normalise(value)
     if len(code) != 18:
-        raise USCCError("uscc_length", "统一社会信用代码应为18位。")
+        raise USCCError("uscc_length", _("统一社会信用代码应为18位。"))
     bad = [ch for ch in code if ch not in VALUES]
     if bad:
-        raise USCCError("uscc_characters", f"统一社会信用代码含有不允许的字符：{''.join(dict.fromkeys(bad))}。")
+        raise USCCError(
+            "uscc_characters",
+            _("统一社会信用代码含有不允许的字符：%(chars)s。") % {"chars": "".join(dict.fromkeys(bad))},
+        )
     if code[0] not in CATEGORIES or code[1] not in CATEGORIES[code[0]]:
-        raise USCCError("uscc_category", "统一社会信用代码的登记管理部门或机构类别代码无效。")
+        raise USCCError("uscc_category", _("统一社会信用代码的登记管理部门或机构类别代码无效。"))
     if not code[2:8].isdigit():
-        raise USCCError("uscc_division", "统一社会信用代码第3至8位应为行政区划代码。")
+        raise USCCError("uscc_division", _("统一社会信用代码第3至8位应为行政区划代码。"))
     if check_char(code[:17]) != code[17]:
-        raise USCCError("uscc_checksum", "统一社会信用代码校验位不正确，请核对后重新输入。")
+        raise USCCError("uscc_checksum", _("统一社会信用代码校验位不正确，请核对后重新输入。"))
     return code
 
 

@@ -36,9 +36,9 @@ def audit_record(
 
 
 def audit_trail(target: models.Model):
-    return AuditEntry.objects.filter(target_type=target._meta.label_lower, target_id=str(target.pk)).select_related(
-        "actor"
-    )
+    return AuditEntry.objects.filter(
+        target_type=target._meta.label_lower, target_id=str(target.pk)
+    ).select_related("actor")
 
 
 def client_ip(request) -> str | None:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from market.core.audit import audit_record
 
 
-class TransitionNotAllowed(Exception):  # noqa: N818 - a domain error, shown to users
+class TransitionNotAllowed(Exception):
     code = "transition_not_allowed"
 
     def __init__(self, message: str, *, from_state: str, to_state: str):
@@ -39,7 +39,8 @@ def transition(
     current = getattr(obj, field)
     if to not in set(table.get(current, ())):
         raise TransitionNotAllowed(
-            _("不能从“%(from)s”变为“%(to)s”。") % {"from": _label(obj, field, current), "to": _label(obj, field, to)},
+            _("不能从“%(from)s”变为“%(to)s”。")
+            % {"from": _label(obj, field, current), "to": _label(obj, field, to)},
             from_state=current,
             to_state=to,
         )

@@ -48,13 +48,16 @@ def upload_check(upload, *, allowed=("pdf", "jpeg", "png"), max_bytes: int) -> C
         raise ValidationError(_("文件为空。"), code="file_empty")
     if size > max_bytes:
         raise ValidationError(
-            _("文件过大（%(size).1f MB），上限为 %(max).0f MB。") % {"size": size / 1048576, "max": max_bytes / 1048576},
+            _("文件过大（%(size).1f MB），上限为 %(max).0f MB。")
+            % {"size": size / 1048576, "max": max_bytes / 1048576},
             code="file_too_large",
         )
     upload.seek(0)
     head = upload.read(8192)
     guess = filetype.guess(head)
-    kind = {"application/pdf": "pdf", "image/jpeg": "jpeg", "image/png": "png"}.get(guess.mime if guess else "")
+    kind = {"application/pdf": "pdf", "image/jpeg": "jpeg", "image/png": "png"}.get(
+        guess.mime if guess else ""
+    )
     if kind not in allowed:
         names = "、".join(k.upper() for k in allowed)
         raise ValidationError(

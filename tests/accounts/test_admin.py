@@ -20,7 +20,9 @@ def staff_client(client):
 def test_verify_action(staff_client):
     org = make_organisation(status=VerificationStatus.PENDING)
     response = staff_client.post(
-        "/admin/accounts/organisation/", {"action": "verify_selected", "_selected_action": [org.pk]}, follow=True
+        "/admin/accounts/organisation/",
+        {"action": "verify_selected", "_selected_action": [org.pk]},
+        follow=True,
     )
     assert response.status_code == 200
     org.refresh_from_db()
@@ -32,7 +34,9 @@ def test_verify_action(staff_client):
 
 def test_reject_action_asks_for_a_reason_first(staff_client):
     org = make_organisation(status=VerificationStatus.PENDING)
-    page = staff_client.post("/admin/accounts/organisation/", {"action": "reject_selected", "_selected_action": [org.pk]})
+    page = staff_client.post(
+        "/admin/accounts/organisation/", {"action": "reject_selected", "_selected_action": [org.pk]}
+    )
     assert page.status_code == 200
     assert "reason" in page.content.decode()
     org.refresh_from_db()
@@ -49,7 +53,9 @@ def test_reject_action_asks_for_a_reason_first(staff_client):
 def test_a_refused_move_is_reported_not_crashed(staff_client):
     org = make_organisation(status=VerificationStatus.VERIFIED)
     response = staff_client.post(
-        "/admin/accounts/organisation/", {"action": "verify_selected", "_selected_action": [org.pk]}, follow=True
+        "/admin/accounts/organisation/",
+        {"action": "verify_selected", "_selected_action": [org.pk]},
+        follow=True,
     )
     assert response.status_code == 200
     assert "不能从" in response.content.decode()
@@ -57,7 +63,9 @@ def test_a_refused_move_is_reported_not_crashed(staff_client):
 
 def test_audit_log_is_read_only_in_the_admin(staff_client):
     org = make_organisation(status=VerificationStatus.PENDING)
-    staff_client.post("/admin/accounts/organisation/", {"action": "verify_selected", "_selected_action": [org.pk]})
+    staff_client.post(
+        "/admin/accounts/organisation/", {"action": "verify_selected", "_selected_action": [org.pk]}
+    )
     entry = AuditEntry.objects.first()
     assert staff_client.get("/admin/core/auditentry/").status_code == 200
     assert staff_client.get("/admin/core/auditentry/add/").status_code == 403

@@ -30,7 +30,10 @@ def test_wrong_password_is_a_clear_error(api):
 def test_lock_out_after_repeated_failed_logins(api, settings):
     make_user(email="target@mill.cn")
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        assert api.post("/api/v1/auth/token/", {"email": "target@mill.cn", "password": "guess"}).status_code == 400
+        assert (
+            api.post("/api/v1/auth/token/", {"email": "target@mill.cn", "password": "guess"}).status_code
+            == 400
+        )
     response = api.post("/api/v1/auth/token/", {"email": "target@mill.cn", "password": "guess"})
     assert response.status_code == 429
     assert response.json()["code"] == "locked_out"
@@ -62,7 +65,9 @@ def test_signup_and_duplicate_email(api):
 
 
 def test_weak_password_is_refused_with_reasons(api):
-    response = api.post("/api/v1/auth/signup/", {"email": "w@yard.cn", "full_name": "x", "password": "12345678"})
+    response = api.post(
+        "/api/v1/auth/signup/", {"email": "w@yard.cn", "full_name": "x", "password": "12345678"}
+    )
     assert response.status_code == 400
     codes = {e["code"] for e in response.json()["fields"]["password"]}
     assert "password_entirely_numeric" in codes
@@ -80,13 +85,16 @@ def test_signup_is_rate_limited(api, settings):
         cache.clear()
         codes = [
             api.post(
-                "/api/v1/auth/signup/", {"email": f"s{i}@yard.cn", "full_name": "x", "password": "Recycle-2026-yard"}
+                "/api/v1/auth/signup/",
+                {"email": f"s{i}@yard.cn", "full_name": "x", "password": "Recycle-2026-yard"},
             ).status_code
             for i in range(5)
         ]
         assert codes[:3] == [201, 201, 201]
         assert codes[3] == 429
-        last = api.post("/api/v1/auth/signup/", {"email": "z@yard.cn", "full_name": "x", "password": "Recycle-2026-yard"})
+        last = api.post(
+            "/api/v1/auth/signup/", {"email": "z@yard.cn", "full_name": "x", "password": "Recycle-2026-yard"}
+        )
         assert last.json()["code"] == "throttled"
         assert last.json()["retry_after"] > 0
     finally:

@@ -75,8 +75,12 @@ def test_upload_a_licence_scan(api, recycler):
 def test_wrong_type_by_content_is_refused_whatever_the_name(api, recycler):
     org, admin = recycler
     api.force_authenticate(admin)
-    fake_pdf = SimpleUploadedFile("licence.pdf", b"MZ\x90\x00 this is an executable" * 10, content_type="application/pdf")
-    response = api.post(f"/api/v1/organisations/{org.pk}/licences/", licence_form(document=fake_pdf), format="multipart")
+    fake_pdf = SimpleUploadedFile(
+        "licence.pdf", b"MZ\x90\x00 this is an executable" * 10, content_type="application/pdf"
+    )
+    response = api.post(
+        f"/api/v1/organisations/{org.pk}/licences/", licence_form(document=fake_pdf), format="multipart"
+    )
     assert response.status_code == 400
     assert response.json()["fields"]["document"][0]["code"] == "file_type"
     assert Licence.objects.count() == 0
@@ -86,7 +90,12 @@ def test_a_real_pdf_is_accepted_and_a_truncated_one_refused(api, recycler):
     org, admin = recycler
     api.force_authenticate(admin)
     ok = SimpleUploadedFile("scan.PDF", PDF, content_type="application/octet-stream")
-    assert api.post(f"/api/v1/organisations/{org.pk}/licences/", licence_form(document=ok), format="multipart").status_code == 201
+    assert (
+        api.post(
+            f"/api/v1/organisations/{org.pk}/licences/", licence_form(document=ok), format="multipart"
+        ).status_code
+        == 201
+    )
     truncated = SimpleUploadedFile("scan2.pdf", PDF[:-8], content_type="application/pdf")
     response = api.post(
         f"/api/v1/organisations/{org.pk}/licences/",
@@ -102,12 +111,16 @@ def test_oversize_is_refused(api, recycler, settings):
     org, admin = recycler
     api.force_authenticate(admin)
     big = SimpleUploadedFile("big.png", png_bytes((400, 400)) + b"\0" * 2048, content_type="image/png")
-    response = api.post(f"/api/v1/organisations/{org.pk}/licences/", licence_form(document=big), format="multipart")
+    response = api.post(
+        f"/api/v1/organisations/{org.pk}/licences/", licence_form(document=big), format="multipart"
+    )
     assert response.status_code == 400
     assert response.json()["fields"]["document"][0]["code"] == "file_too_large"
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd.png", "..\\..\\win.ini.png", "/abs/path.png", ".hidden.png", "a\x00b.png"])
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd.png", "..\\..\\win.ini.png", "/abs/path.png", ".hidden.png", "a\x00b.png"]
+)
 def test_path_tricks_in_the_name_never_reach_the_disk(recycler, name, settings):
     org, admin = recycler
     doc = SimpleUploadedFile("x.png", png_bytes(), content_type="image/png")
@@ -156,7 +169,9 @@ def test_hazardous_licence_needs_classes_and_capacity(api, recycler):
     fields = response.json()["fields"]
     assert fields["hw_codes"][0]["code"] == "required"
     assert fields["annual_capacity_t"][0]["code"] == "required"
-    response = api.post(f"/api/v1/organisations/{org.pk}/licences/", licence_form(hw_codes="HW08,HW99"), format="multipart")
+    response = api.post(
+        f"/api/v1/organisations/{org.pk}/licences/", licence_form(hw_codes="HW08,HW99"), format="multipart"
+    )
     assert response.json()["fields"]["hw_codes"][0]["code"] == "hw_unknown"
 
 
@@ -211,7 +226,9 @@ def test_an_expired_licence_cannot_be_uploaded(recycler):
 def test_only_operators_decide_licences(api, recycler):
     org, admin = recycler
     api.force_authenticate(admin)
-    lid = api.post(f"/api/v1/organisations/{org.pk}/licences/", licence_form(), format="multipart").json()["id"]
+    lid = api.post(f"/api/v1/organisations/{org.pk}/licences/", licence_form(), format="multipart").json()[
+        "id"
+    ]
     response = api.post(f"/api/v1/organisations/{org.pk}/licences/{lid}/decisions/", {"decision": "verify"})
     assert response.status_code == 403
     assert Licence.objects.get(pk=lid).status == LicenceStatus.PENDING
@@ -221,7 +238,10 @@ def test_viewer_cannot_upload(api, recycler):
     org, _admin = recycler
     viewer = make_member(org, MemberRole.VIEWER).user
     api.force_authenticate(viewer)
-    assert api.post(f"/api/v1/organisations/{org.pk}/licences/", licence_form(), format="multipart").status_code == 403
+    assert (
+        api.post(f"/api/v1/organisations/{org.pk}/licences/", licence_form(), format="multipart").status_code
+        == 403
+    )
 
 
 def test_expiry_sweep_warns_members_once(recycler, operator, django_capture_on_commit_callbacks, mailoutbox):

@@ -101,7 +101,12 @@ def test_other_members_see_only_the_public_profile_and_no_private_lists(api):
         assert response.status_code == 403, path
         assert response.json()["code"] == "permission_denied"
     assert api.patch(f"/api/v1/organisations/{org.pk}/", {"address": "x"}, format="json").status_code == 403
-    assert api.post(f"/api/v1/organisations/{org.pk}/members/", {"email": "a@b.cn", "role": "trader"}).status_code == 403
+    assert (
+        api.post(
+            f"/api/v1/organisations/{org.pk}/members/", {"email": "a@b.cn", "role": "trader"}
+        ).status_code
+        == 403
+    )
     org.refresh_from_db()
     assert org.address != "x"
 
@@ -131,7 +136,9 @@ def test_uscc_cannot_be_changed(api):
     admin = make_user()
     org = make_organisation(admin=admin)
     api.force_authenticate(admin)
-    response = api.patch(f"/api/v1/organisations/{org.pk}/", {"uscc": uscc_make(COUNTY_SUZHOU, "000000001")}, format="json")
+    response = api.patch(
+        f"/api/v1/organisations/{org.pk}/", {"uscc": uscc_make(COUNTY_SUZHOU, "000000001")}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "read_only"
 
@@ -142,7 +149,12 @@ def test_viewer_cannot_act(api):
     api.force_authenticate(viewer)
     assert api.get(f"/api/v1/organisations/{org.pk}/members/").status_code == 200
     assert api.patch(f"/api/v1/organisations/{org.pk}/", {"address": "x"}, format="json").status_code == 403
-    assert api.post(f"/api/v1/organisations/{org.pk}/members/", {"email": "a@b.cn", "role": "viewer"}).status_code == 403
+    assert (
+        api.post(
+            f"/api/v1/organisations/{org.pk}/members/", {"email": "a@b.cn", "role": "viewer"}
+        ).status_code
+        == 403
+    )
     response = api.post(f"/api/v1/organisations/{org.pk}/licences/", {"kind": "renewable_record"})
     assert response.status_code == 403
     assert "查看者" in response.json()["message"]
@@ -180,13 +192,19 @@ def test_operator_decisions_are_audited_and_members_told(api, operator):
     mail.outbox.clear()
     with pytest.MonkeyPatch.context():
         response = api.post(
-            f"/api/v1/organisations/{org.pk}/decisions/", {"decision": "reject", "reason": "营业执照照片不清晰"}
+            f"/api/v1/organisations/{org.pk}/decisions/",
+            {"decision": "reject", "reason": "营业执照照片不清晰"},
         )
     assert response.status_code == 200
     assert response.json()["status"] == "rejected"
     assert response.json()["status_reason"] == "营业执照照片不清晰"
     entry = AuditEntry.objects.get(action="organisation.reject", target_id=str(org.pk))
-    assert (entry.actor, entry.from_state, entry.to_state, entry.reason) == (operator, "pending", "rejected", "营业执照照片不清晰")
+    assert (entry.actor, entry.from_state, entry.to_state, entry.reason) == (
+        operator,
+        "pending",
+        "rejected",
+        "营业执照照片不清晰",
+    )
 
     # Rejected -> verified directly is not in the table: the organisation must resubmit first.
     response = api.post(f"/api/v1/organisations/{org.pk}/decisions/", {"decision": "verify"})
@@ -194,9 +212,17 @@ def test_operator_decisions_are_audited_and_members_told(api, operator):
     assert response.json()["code"] == "transition_not_allowed"
 
     api.force_authenticate(admin)
-    assert api.patch(f"/api/v1/organisations/{org.pk}/", {"address": "唐山市路北区新址9号"}, format="json").json()["status"] == "pending"
+    assert (
+        api.patch(
+            f"/api/v1/organisations/{org.pk}/", {"address": "唐山市路北区新址9号"}, format="json"
+        ).json()["status"]
+        == "pending"
+    )
     api.force_authenticate(operator)
-    assert api.post(f"/api/v1/organisations/{org.pk}/decisions/", {"decision": "verify"}).json()["status"] == "verified"
+    assert (
+        api.post(f"/api/v1/organisations/{org.pk}/decisions/", {"decision": "verify"}).json()["status"]
+        == "verified"
+    )
 
 
 def test_audit_entries_cannot_be_edited_or_deleted(operator):
@@ -217,7 +243,9 @@ def test_invitation_flow(api, django_capture_on_commit_callbacks):
     org = make_organisation(admin=admin)
     api.force_authenticate(admin)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = api.post(f"/api/v1/organisations/{org.pk}/members/", {"email": "New.Trader@Example.cn", "role": "trader"})
+        response = api.post(
+            f"/api/v1/organisations/{org.pk}/members/", {"email": "New.Trader@Example.cn", "role": "trader"}
+        )
     assert response.status_code == 201
     assert callbacks, "the invitation email is queued after commit"
     invitation = Invitation.objects.get(organisation=org)
@@ -262,9 +290,14 @@ def test_last_admin_cannot_leave_or_be_demoted(api):
     response = api.patch(f"/api/v1/organisations/{org.pk}/members/{membership.pk}/", {"role": "viewer"})
     assert response.status_code == 400
     assert response.json()["fields"]["role"][0]["code"] == "last_admin"
-    assert api.delete(f"/api/v1/organisations/{org.pk}/members/{membership.pk}/").json()["code"] == "last_admin"
+    assert (
+        api.delete(f"/api/v1/organisations/{org.pk}/members/{membership.pk}/").json()["code"] == "last_admin"
+    )
     # Promote the trader, then the first admin may step down.
-    assert api.patch(f"/api/v1/organisations/{org.pk}/members/{trader.pk}/", {"role": "admin"}).status_code == 200
+    assert (
+        api.patch(f"/api/v1/organisations/{org.pk}/members/{trader.pk}/", {"role": "admin"}).status_code
+        == 200
+    )
     assert api.delete(f"/api/v1/organisations/{org.pk}/members/{membership.pk}/").status_code == 204
     assert not Membership.objects.filter(pk=membership.pk).exists()
 
@@ -285,7 +318,9 @@ def test_government_user_cannot_be_invited(api):
     admin = make_user()
     org = make_organisation(admin=admin)
     api.force_authenticate(admin)
-    response = api.post(f"/api/v1/organisations/{org.pk}/members/", {"email": "gov@js.gov.cn", "role": "trader"})
+    response = api.post(
+        f"/api/v1/organisations/{org.pk}/members/", {"email": "gov@js.gov.cn", "role": "trader"}
+    )
     assert response.status_code == 400
     assert response.json()["fields"]["email"][0]["code"] == "government_user"
 
@@ -293,4 +328,7 @@ def test_government_user_cannot_be_invited(api):
 def test_openapi_schema_is_served(api):
     response = api.get("/api/schema/")
     assert response.status_code == 200
-    assert b"/api/v1/organisations/{id}/members/" in response.content or b"/api/v1/organisations/{pk}/members/" in response.content
+    assert (
+        b"/api/v1/organisations/{id}/members/" in response.content
+        or b"/api/v1/organisations/{pk}/members/" in response.content
+    )

@@ -33,8 +33,21 @@ def celery_worker_process():
         "REDIS_PREFIX": settings.REDIS_PREFIX,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "market", "worker", "--pool=solo", "--loglevel=INFO", "--without-mingle",
-         "--without-gossip", "--without-heartbeat", "-n", f"test-{os.getpid()}@%h"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "market",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

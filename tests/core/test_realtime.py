@@ -117,7 +117,11 @@ def test_a_group_message_from_another_process_is_delivered():
 
         proc = await sync_to_async(subprocess.run)(
             [sys.executable, "-c", code],
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "market.settings_test", "REDIS_PREFIX": settings.REDIS_PREFIX},
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "market.settings_test",
+                "REDIS_PREFIX": settings.REDIS_PREFIX,
+            },
             capture_output=True,
             timeout=60,
         )

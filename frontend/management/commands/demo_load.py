@@ -15,13 +15,17 @@ class Command(BaseCommand):
     def handle(self, *args, quiet_logins=False, **options):
         steps = demo_steps()
         created = 0
-        with tqdm(total=len(steps), desc="演示市场 demo market", unit="step", file=self.stdout, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=len(steps), desc="演示市场 demo market", unit="step", file=self.stdout, dynamic_ncols=True
+        ) as bar:
             for label, step in steps:
                 bar.set_postfix_str(label)
                 created += step()
                 bar.update()
         self.stdout.write(
-            self.style.SUCCESS(f"demo market ready: {created} new rows" if created else "demo market already loaded")
+            self.style.SUCCESS(
+                f"demo market ready: {created} new rows" if created else "demo market already loaded"
+            )
         )
         if not quiet_logins:
             self.stdout.write(f"\n演示账号 demo logins (password for all: {DEMO_PASSWORD})")

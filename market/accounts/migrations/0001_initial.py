@@ -7,143 +7,299 @@ import market.accounts.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GovernmentOffice',
+            name="GovernmentOffice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=128, verbose_name='机构名称')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=128, verbose_name="机构名称")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': '政府机构',
-                'verbose_name_plural': '政府机构',
-                'ordering': ['jurisdiction_id', 'name'],
+                "verbose_name": "政府机构",
+                "verbose_name_plural": "政府机构",
+                "ordering": ["jurisdiction_id", "name"],
             },
         ),
         migrations.CreateModel(
-            name='GovernmentOfficer',
+            name="GovernmentOfficer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': '政府用户',
-                'verbose_name_plural': '政府用户',
+                "verbose_name": "政府用户",
+                "verbose_name_plural": "政府用户",
             },
         ),
         migrations.CreateModel(
-            name='Invitation',
+            name="Invitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254, verbose_name='邮箱')),
-                ('role', models.CharField(choices=[('admin', '管理员'), ('trader', '交易员'), ('viewer', '查看者')], default='trader', max_length=16, verbose_name='角色')),
-                ('token', models.CharField(default=market.accounts.models._invitation_token, editable=False, max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(verbose_name='有效期至')),
-                ('accepted_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254, verbose_name="邮箱")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("admin", "管理员"), ("trader", "交易员"), ("viewer", "查看者")],
+                        default="trader",
+                        max_length=16,
+                        verbose_name="角色",
+                    ),
+                ),
+                (
+                    "token",
+                    models.CharField(
+                        default=market.accounts.models._invitation_token,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(verbose_name="有效期至")),
+                ("accepted_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': '成员邀请',
-                'verbose_name_plural': '成员邀请',
-                'ordering': ['-created_at'],
+                "verbose_name": "成员邀请",
+                "verbose_name_plural": "成员邀请",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Licence',
+            name="Licence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('hazardous_waste', '危险废物经营许可证'), ('renewable_record', '再生资源回收经营者备案'), ('elv_dismantling', '报废机动车回收拆解资质'), ('weee_dismantling', '废弃电器电子产品处理资格')], max_length=32, verbose_name='资质类型')),
-                ('number', models.CharField(max_length=64, verbose_name='证书编号')),
-                ('issuer', models.CharField(max_length=128, verbose_name='发证机关')),
-                ('valid_from', models.DateField(verbose_name='有效期起')),
-                ('valid_to', models.DateField(verbose_name='有效期至')),
-                ('hw_codes', models.JSONField(blank=True, default=list, verbose_name='经营危险废物类别')),
-                ('annual_capacity_t', models.DecimalField(blank=True, decimal_places=3, max_digits=14, null=True, verbose_name='年经营规模（吨）')),
-                ('document', models.FileField(upload_to=market.accounts.models.licence_document_path, verbose_name='证书扫描件')),
-                ('document_name', models.CharField(blank=True, max_length=255, verbose_name='原文件名')),
-                ('document_type', models.CharField(blank=True, max_length=64)),
-                ('document_size', models.PositiveIntegerField(default=0)),
-                ('document_sha256', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('pending', '待审核'), ('verified', '已核验'), ('rejected', '未通过'), ('revoked', '已撤销')], db_index=True, default='pending', max_length=16, verbose_name='核验状态')),
-                ('status_reason', models.TextField(blank=True, verbose_name='核验意见')),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('expiry_warned_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("hazardous_waste", "危险废物经营许可证"),
+                            ("renewable_record", "再生资源回收经营者备案"),
+                            ("elv_dismantling", "报废机动车回收拆解资质"),
+                            ("weee_dismantling", "废弃电器电子产品处理资格"),
+                        ],
+                        max_length=32,
+                        verbose_name="资质类型",
+                    ),
+                ),
+                ("number", models.CharField(max_length=64, verbose_name="证书编号")),
+                ("issuer", models.CharField(max_length=128, verbose_name="发证机关")),
+                ("valid_from", models.DateField(verbose_name="有效期起")),
+                ("valid_to", models.DateField(verbose_name="有效期至")),
+                ("hw_codes", models.JSONField(blank=True, default=list, verbose_name="经营危险废物类别")),
+                (
+                    "annual_capacity_t",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=3,
+                        max_digits=14,
+                        null=True,
+                        verbose_name="年经营规模（吨）",
+                    ),
+                ),
+                (
+                    "document",
+                    models.FileField(
+                        upload_to=market.accounts.models.licence_document_path, verbose_name="证书扫描件"
+                    ),
+                ),
+                ("document_name", models.CharField(blank=True, max_length=255, verbose_name="原文件名")),
+                ("document_type", models.CharField(blank=True, max_length=64)),
+                ("document_size", models.PositiveIntegerField(default=0)),
+                ("document_sha256", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "待审核"),
+                            ("verified", "已核验"),
+                            ("rejected", "未通过"),
+                            ("revoked", "已撤销"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                        verbose_name="核验状态",
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True, verbose_name="核验意见")),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("expiry_warned_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': '资质证书',
-                'verbose_name_plural': '资质证书',
-                'ordering': ['organisation_id', 'kind', '-valid_to'],
+                "verbose_name": "资质证书",
+                "verbose_name_plural": "资质证书",
+                "ordering": ["organisation_id", "kind", "-valid_to"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('admin', '管理员'), ('trader', '交易员'), ('viewer', '查看者')], default='trader', max_length=16, verbose_name='角色')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='加入时间')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("admin", "管理员"), ("trader", "交易员"), ("viewer", "查看者")],
+                        default="trader",
+                        max_length=16,
+                        verbose_name="角色",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="加入时间")),
             ],
             options={
-                'verbose_name': '成员',
-                'verbose_name_plural': '成员',
-                'ordering': ['organisation_id', 'created_at'],
+                "verbose_name": "成员",
+                "verbose_name_plural": "成员",
+                "ordering": ["organisation_id", "created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Organisation',
+            name="Organisation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('legal_name', models.CharField(max_length=128, verbose_name='单位名称')),
-                ('short_name', models.CharField(blank=True, max_length=32, verbose_name='简称')),
-                ('uscc', models.CharField(max_length=18, unique=True, verbose_name='统一社会信用代码')),
-                ('address', models.CharField(max_length=255, verbose_name='详细地址')),
-                ('contact_name', models.CharField(max_length=64, verbose_name='联系人')),
-                ('contact_phone', models.CharField(max_length=32, verbose_name='联系电话')),
-                ('contact_email', models.EmailField(blank=True, max_length=254, verbose_name='联系邮箱')),
-                ('role', models.CharField(choices=[('generator', '产废单位'), ('recycler', '回收利用单位'), ('both', '产废及回收利用单位')], max_length=16, verbose_name='单位类型')),
-                ('description', models.TextField(blank=True, verbose_name='单位简介')),
-                ('status', models.CharField(choices=[('pending', '待审核'), ('verified', '已认证'), ('rejected', '未通过'), ('suspended', '已暂停')], db_index=True, default='pending', max_length=16, verbose_name='认证状态')),
-                ('status_reason', models.TextField(blank=True, verbose_name='审核意见')),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True, verbose_name='状态变更时间')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='创建时间')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("legal_name", models.CharField(max_length=128, verbose_name="单位名称")),
+                ("short_name", models.CharField(blank=True, max_length=32, verbose_name="简称")),
+                ("uscc", models.CharField(max_length=18, unique=True, verbose_name="统一社会信用代码")),
+                ("address", models.CharField(max_length=255, verbose_name="详细地址")),
+                ("contact_name", models.CharField(max_length=64, verbose_name="联系人")),
+                ("contact_phone", models.CharField(max_length=32, verbose_name="联系电话")),
+                ("contact_email", models.EmailField(blank=True, max_length=254, verbose_name="联系邮箱")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("generator", "产废单位"),
+                            ("recycler", "回收利用单位"),
+                            ("both", "产废及回收利用单位"),
+                        ],
+                        max_length=16,
+                        verbose_name="单位类型",
+                    ),
+                ),
+                ("description", models.TextField(blank=True, verbose_name="单位简介")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "待审核"),
+                            ("verified", "已认证"),
+                            ("rejected", "未通过"),
+                            ("suspended", "已暂停"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                        verbose_name="认证状态",
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True, verbose_name="审核意见")),
+                (
+                    "status_changed_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="状态变更时间"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="创建时间")),
             ],
             options={
-                'verbose_name': '单位',
-                'verbose_name_plural': '单位',
-                'ordering': ['legal_name'],
+                "verbose_name": "单位",
+                "verbose_name_plural": "单位",
+                "ordering": ["legal_name"],
             },
         ),
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('email', models.EmailField(max_length=254, unique=True, verbose_name='邮箱')),
-                ('full_name', models.CharField(max_length=64, verbose_name='姓名')),
-                ('phone', models.CharField(blank=True, max_length=20, verbose_name='手机号')),
-                ('is_staff', models.BooleanField(default=False, verbose_name='平台运营人员')),
-                ('is_active', models.BooleanField(default=True, verbose_name='有效')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='注册时间')),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                ("last_login", models.DateTimeField(blank=True, null=True, verbose_name="last login")),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254, unique=True, verbose_name="邮箱")),
+                ("full_name", models.CharField(max_length=64, verbose_name="姓名")),
+                ("phone", models.CharField(blank=True, max_length=20, verbose_name="手机号")),
+                ("is_staff", models.BooleanField(default=False, verbose_name="平台运营人员")),
+                ("is_active", models.BooleanField(default=True, verbose_name="有效")),
+                (
+                    "date_joined",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="注册时间"),
+                ),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '用户',
-                'verbose_name_plural': '用户',
+                "verbose_name": "用户",
+                "verbose_name_plural": "用户",
             },
             managers=[
-                ('objects', market.accounts.models.UserManager()),
+                ("objects", market.accounts.models.UserManager()),
             ],
         ),
     ]

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,72 +14,129 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='RegionDataset',
+            name="RegionDataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=255, verbose_name='来源')),
-                ('snapshot_date', models.DateField(verbose_name='快照日期')),
-                ('provinces', models.PositiveIntegerField(default=0)),
-                ('cities', models.PositiveIntegerField(default=0)),
-                ('counties', models.PositiveIntegerField(default=0)),
-                ('loaded_at', models.DateTimeField(auto_now_add=True, verbose_name='导入时间')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=255, verbose_name="来源")),
+                ("snapshot_date", models.DateField(verbose_name="快照日期")),
+                ("provinces", models.PositiveIntegerField(default=0)),
+                ("cities", models.PositiveIntegerField(default=0)),
+                ("counties", models.PositiveIntegerField(default=0)),
+                ("loaded_at", models.DateTimeField(auto_now_add=True, verbose_name="导入时间")),
             ],
             options={
-                'verbose_name': '行政区划数据版本',
-                'verbose_name_plural': '行政区划数据版本',
-                'get_latest_by': 'loaded_at',
+                "verbose_name": "行政区划数据版本",
+                "verbose_name_plural": "行政区划数据版本",
+                "get_latest_by": "loaded_at",
             },
         ),
         migrations.CreateModel(
-            name='Region',
+            name="Region",
             fields=[
-                ('code', models.CharField(max_length=6, primary_key=True, serialize=False, verbose_name='行政区划代码')),
-                ('name', models.CharField(max_length=64, verbose_name='名称')),
-                ('level', models.CharField(choices=[('province', '省级'), ('city', '地级'), ('county', '县级')], db_index=True, max_length=8, verbose_name='级别')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='core.region', verbose_name='上级')),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=6, primary_key=True, serialize=False, verbose_name="行政区划代码"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64, verbose_name="名称")),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("province", "省级"), ("city", "地级"), ("county", "县级")],
+                        db_index=True,
+                        max_length=8,
+                        verbose_name="级别",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="core.region",
+                        verbose_name="上级",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '行政区划',
-                'verbose_name_plural': '行政区划',
-                'ordering': ['code'],
+                "verbose_name": "行政区划",
+                "verbose_name_plural": "行政区划",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='EconomicZone',
+            name="EconomicZone",
             fields=[
-                ('code', models.SlugField(max_length=32, primary_key=True, serialize=False, verbose_name='代码')),
-                ('name', models.CharField(max_length=64, verbose_name='名称')),
-                ('name_en', models.CharField(max_length=64, verbose_name='英文名称')),
-                ('sort_order', models.PositiveSmallIntegerField(default=0)),
-                ('provinces', models.ManyToManyField(limit_choices_to={'level': 'province'}, related_name='economic_zones', to='core.region', verbose_name='省份')),
+                (
+                    "code",
+                    models.SlugField(max_length=32, primary_key=True, serialize=False, verbose_name="代码"),
+                ),
+                ("name", models.CharField(max_length=64, verbose_name="名称")),
+                ("name_en", models.CharField(max_length=64, verbose_name="英文名称")),
+                ("sort_order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "provinces",
+                    models.ManyToManyField(
+                        limit_choices_to={"level": "province"},
+                        related_name="economic_zones",
+                        to="core.region",
+                        verbose_name="省份",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '经济区',
-                'verbose_name_plural': '经济区',
-                'ordering': ['sort_order', 'code'],
+                "verbose_name": "经济区",
+                "verbose_name_plural": "经济区",
+                "ordering": ["sort_order", "code"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='时间')),
-                ('actor_label', models.CharField(blank=True, max_length=255, verbose_name='操作人标识')),
-                ('ip', models.GenericIPAddressField(blank=True, null=True, verbose_name='来源地址')),
-                ('action', models.CharField(db_index=True, max_length=64, verbose_name='操作')),
-                ('target_type', models.CharField(db_index=True, max_length=64, verbose_name='对象类型')),
-                ('target_id', models.CharField(db_index=True, max_length=64, verbose_name='对象编号')),
-                ('from_state', models.CharField(blank=True, max_length=32, verbose_name='原状态')),
-                ('to_state', models.CharField(blank=True, max_length=32, verbose_name='新状态')),
-                ('reason', models.TextField(blank=True, verbose_name='原因')),
-                ('data', models.JSONField(blank=True, default=dict, verbose_name='详情')),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL, verbose_name='操作人')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="时间")),
+                ("actor_label", models.CharField(blank=True, max_length=255, verbose_name="操作人标识")),
+                ("ip", models.GenericIPAddressField(blank=True, null=True, verbose_name="来源地址")),
+                ("action", models.CharField(db_index=True, max_length=64, verbose_name="操作")),
+                ("target_type", models.CharField(db_index=True, max_length=64, verbose_name="对象类型")),
+                ("target_id", models.CharField(db_index=True, max_length=64, verbose_name="对象编号")),
+                ("from_state", models.CharField(blank=True, max_length=32, verbose_name="原状态")),
+                ("to_state", models.CharField(blank=True, max_length=32, verbose_name="新状态")),
+                ("reason", models.TextField(blank=True, verbose_name="原因")),
+                ("data", models.JSONField(blank=True, default=dict, verbose_name="详情")),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="操作人",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '审计记录',
-                'verbose_name_plural': '审计记录',
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['target_type', 'target_id', '-at'], name='core_audite_target__a191e7_idx')],
+                "verbose_name": "审计记录",
+                "verbose_name_plural": "审计记录",
+                "ordering": ["-at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["target_type", "target_id", "-at"], name="core_audite_target__a191e7_idx"
+                    )
+                ],
             },
         ),
     ]

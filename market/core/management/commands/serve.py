@@ -24,7 +24,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--no-worker", action="store_true", help="Do not run a Celery worker and beat in-process.")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="Do not run a Celery worker and beat in-process."
+        )
         parser.add_argument("--concurrency", type=int, default=2, help="Worker threads for background jobs.")
 
     def handle(self, *args, host, port, no_worker, concurrency, **options):
@@ -50,7 +52,11 @@ class Command(BaseCommand):
             from twisted.internet import reactor
 
             register_server_loop(reactor._asyncioEventloop)
-            self.stdout.write(self.style.SUCCESS(f"再生资源交易市场 serving at {url}  (websockets at ws://{host}:{port}/ws/)"))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"再生资源交易市场 serving at {url}  (websockets at ws://{host}:{port}/ws/)"
+                )
+            )
 
         server = daphne.server.Server(
             application=application,
