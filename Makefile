@@ -32,7 +32,12 @@ $(BUILD): $(NPM_STAMP) $(wildcard frontend/src/*.ts) frontend/build.mjs
 
 frontend: $(BUILD)
 
-install: $(STAMP) frontend
+# The English catalogue is compiled from the committed .po with Babel (no system gettext needed).
+MO := locale/en/LC_MESSAGES/django.mo
+$(MO): locale/en/LC_MESSAGES/django.po $(STAMP)
+	$(VENV)/bin/pybabel compile --statistics -i $< -o $@
+
+install: $(STAMP) frontend $(MO)
 
 ## make run: install, prepare the embedded SQLite market, load the demo and serve it.
 run: install
@@ -60,8 +65,8 @@ bench: install
 
 ## make messages: refresh the English catalogue from the Chinese source strings and compile it.
 messages: $(STAMP)
-	DEBUG=1 $(PY) manage.py makemessages -l en --ignore=.venv --ignore=node_modules --ignore=var
-	DEBUG=1 $(PY) manage.py compilemessages -l en
+	DEBUG=1 $(PY) manage.py makemessages -l en --ignore=.venv --ignore=node_modules --ignore=var --ignore=tests
+	$(VENV)/bin/pybabel compile --statistics -i locale/en/LC_MESSAGES/django.po -o $(MO)
 
 clean:
 	rm -rf var/test frontend/static/frontend/build

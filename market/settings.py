@@ -318,6 +318,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
+# The public address of the market, for links in e-mails sent by background jobs.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
 # --- Market rules ---------------------------------------------------------------------------
 MARKET_NAME = _("再生资源交易市场")
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-admin.site.site_header = "再生资源交易市场 · 运营后台"
-admin.site.site_title = "运营后台"
+admin.site.site_header = gettext_lazy("再生资源交易市场 · 运营后台")
+admin.site.site_title = gettext_lazy("运营后台")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

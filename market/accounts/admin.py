@@ -10,7 +10,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from market.accounts import services
 from market.accounts.models import (
@@ -60,7 +60,9 @@ def _decide(modeladmin, request, queryset, decision, decide, *, needs_reason):
             text = "; ".join(getattr(exc, "messages", None) or [str(exc)])
             modeladmin.message_user(request, f"{obj}: {text}", messages.ERROR)
     if done:
-        modeladmin.message_user(request, _("已处理 %(n)d 项。") % {"n": done}, messages.SUCCESS)
+        modeladmin.message_user(
+            request, ngettext("已处理 %(n)d 项。", "已处理 %(n)d 项。", done) % {"n": done}, messages.SUCCESS
+        )
     return None
 
 

@@ -21,7 +21,7 @@ def invitation_email_send(*, invitation_id: int) -> bool:
     )
     if invitation is None or not invitation.is_open:
         return False
-    link = reverse("frontend:invitation_accept", args=[invitation.token])
+    link = settings.SITE_URL + reverse("frontend:invitation_accept", args=[invitation.token])
     body = _(
         "%(inviter)s 邀请您以“%(role)s”身份加入“%(org)s”。\n"
         "请注册或登录后打开以下链接接受邀请（%(days)d 天内有效）：\n%(link)s"

@@ -3,6 +3,7 @@
 Both are side effects, so both run only after the current transaction commits.
 """
 
+from django.conf import settings
 from django.db import transaction
 
 from market.core.realtime import publish, user_group
@@ -20,6 +21,7 @@ def notify_users(user_ids, *, title: str, body: str = "", url: str = "", email: 
         if email:
             from market.core.tasks import email_send
 
-            email_send.delay(user_ids=ids, subject=title, body=f"{body}\n\n{url}".strip())
+            link = settings.SITE_URL + url if url.startswith("/") else url
+            email_send.delay(user_ids=ids, subject=title, body=f"{body}\n\n{link}".strip())
 
     transaction.on_commit(_send)

@@ -59,7 +59,7 @@ def upload_check(upload, *, allowed=("pdf", "jpeg", "png"), max_bytes: int) -> C
         guess.mime if guess else ""
     )
     if kind not in allowed:
-        names = "、".join(k.upper() for k in allowed)
+        names = _("、").join(k.upper() for k in allowed)  # the list separator of the language
         raise ValidationError(
             _("文件类型不受支持：请上传 %(names)s 文件（按文件内容识别，而不是扩展名）。") % {"names": names},
             code="file_type",
