@@ -177,6 +177,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "market.accounts.tasks.licences_expiry_sweep",
         "schedule": timedelta(hours=1),
     },
+    "lots-expire-sweep": {
+        "task": "listings.tasks.lots_expire_sweep",
+        "schedule": timedelta(minutes=30),
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -325,3 +329,7 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 MARKET_NAME = _("再生资源交易市场")
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 LICENCE_EXPIRY_WARNING_DAYS = env_int("LICENCE_EXPIRY_WARNING_DAYS", 30)
+# A verified seller's non-hazardous lot is published on submission; hazardous lots always need an operator.
+LOTS_AUTO_PUBLISH = env_bool("LOTS_AUTO_PUBLISH", True)
+LOT_MEDIA_MAX_BYTES = env_int("LOT_MEDIA_MAX_BYTES", 10 * 1024 * 1024)
+SAVED_SEARCHES_MAX = env_int("SAVED_SEARCHES_MAX", 20)

@@ -33,6 +33,7 @@ from market.core.audit import audit_record
 from market.core.hazardous import hw_normalise
 from market.core.models import Region, RegionLevel
 from market.core.notify import notify_users
+from market.core.regions import region_county_require
 from market.core.state import transition
 from market.core.uploads import upload_check
 
@@ -131,15 +132,7 @@ def user_signup(*, email: str, password: str, full_name: str, phone: str = "") -
 
 
 def _county(region_code) -> Region:
-    region = Region.objects.filter(pk=str(region_code or "").strip()).first()
-    if region is None:
-        raise ValidationError({"region": ValidationError(_("行政区划代码不存在。"), code="region_unknown")})
-    # A prefecture-level city without counties (东莞, 中山, 儋州, 嘉峪关) is registered at city level.
-    if region.level != RegionLevel.COUNTY and not (
-        region.level == RegionLevel.CITY and not region.children.exists()
-    ):
-        raise ValidationError({"region": ValidationError(_("请选择到区县一级。"), code="region_not_county")})
-    return region
+    return region_county_require(region_code)
 
 
 def _uscc(value) -> str:
