@@ -31,6 +31,9 @@ class Region(models.Model):
         on_delete=models.PROTECT,
         related_name="children",
     )
+    # WGS-84 degrees of the division's centroid (see migration 0004_region_centroids); null if unknown.
+    latitude = models.FloatField(_("纬度"), null=True, blank=True)
+    longitude = models.FloatField(_("经度"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("行政区划")
@@ -47,6 +50,13 @@ class Region(models.Model):
     @property
     def city_code(self) -> str:
         return self.code[:4] + "00"
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        """(latitude, longitude) of the centroid, or None when the region has none."""
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (self.latitude, self.longitude)
 
     def ancestors(self) -> list["Region"]:
         """From the province down to this region's parent."""

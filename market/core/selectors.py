@@ -6,6 +6,7 @@ may cache what these return.
 
 from django.db.models import Prefetch, QuerySet
 
+from market.core.geo import bounding_box, haversine_km
 from market.core.models import EconomicZone, Region, RegionDataset, RegionLevel
 
 
@@ -88,3 +89,28 @@ def economic_zone_get(code: str) -> EconomicZone | None:
 def economic_zones_of(code: str) -> QuerySet[EconomicZone]:
     """The zones that hold the province of ``code`` (any level)."""
     return EconomicZone.objects.filter(provinces__code=code[:2] + "0000").order_by("sort_order", "code")
+
+
+def regions_within(lat: float, lon: float, km: float, level: str | None = "county") -> list[str]:
+    """Codes of the regions of ``level`` (all levels when None) whose centroid lies within ``km``
+    kilometres (great circle) of (``lat``, ``lon``), nearest first. Regions without coordinates
+    are left out.
+
+    A latitude/longitude box prefilters in the database; the exact haversine distance decides.
+    """
+    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, km)
+    pad = 1e-9  # degrees: keeps points on the circle itself from falling off the box by rounding
+    qs = Region.objects.filter(
+        latitude__gte=min_lat - pad,
+        latitude__lte=max_lat + pad,
+        longitude__gte=min_lon - pad,
+        longitude__lte=max_lon + pad,
+    )
+    if level:
+        qs = qs.filter(level=level)
+    found = []
+    for code, rlat, rlon in qs.values_list("code", "latitude", "longitude"):
+        distance = haversine_km(lat, lon, rlat, rlon)
+        if distance <= km:
+            found.append((distance, code))
+    return [code for _, code in sorted(found)]
