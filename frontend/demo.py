@@ -411,6 +411,13 @@ def demo_steps():
     steps = [("平台运营人员", operator_step)]
     steps += [(spec.short_name, org_step(spec)) for spec in ORGANISATIONS]
     steps.append(("政府机构", government_step))
+
+    def lots_step():
+        from frontend.demo_lots import demo_lots_load
+
+        return demo_lots_load()
+
+    steps.append(("挂牌标的", lots_step))
     return steps
 
 

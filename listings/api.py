@@ -27,7 +27,20 @@ class CategorySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Category
-        fields = ["code", "parent", "name", "name_en", "depth", "unit", "unit_label", "tonnes_per_unit", "hazardous", "hw_code", "min_lot_tonnes", "is_active"]
+        fields = [
+            "code",
+            "parent",
+            "name",
+            "name_en",
+            "depth",
+            "unit",
+            "unit_label",
+            "tonnes_per_unit",
+            "hazardous",
+            "hw_code",
+            "min_lot_tonnes",
+            "is_active",
+        ]
 
 
 class CategoryDetailSerializer(CategorySerializer):
@@ -43,7 +56,20 @@ class CategoryDetailSerializer(CategorySerializer):
 class CategoryWriteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Category
-        fields = ["code", "parent", "name", "name_en", "sort_order", "unit", "tonnes_per_unit", "hazardous", "hw_code", "spec_schema", "min_lot_tonnes", "description"]
+        fields = [
+            "code",
+            "parent",
+            "name",
+            "name_en",
+            "sort_order",
+            "unit",
+            "tonnes_per_unit",
+            "hazardous",
+            "hw_code",
+            "spec_schema",
+            "min_lot_tonnes",
+            "description",
+        ]
 
 
 class MediaSerializer(serializers.ModelSerializer):
@@ -91,7 +117,9 @@ class LotDetailSerializer(LotSerializer):
 
 
 class LotWriteSerializer(serializers.Serializer):
-    organisation = serializers.IntegerField(required=False, help_text="Seller organisation (default: the one you act for)")
+    organisation = serializers.IntegerField(
+        required=False, help_text="Seller organisation (default: the one you act for)"
+    )
     category = serializers.CharField()
     title = serializers.CharField(max_length=120)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -131,7 +159,24 @@ class WantedSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WantedListing
-        fields = ["id", "buyer", "buyer_name", "category", "category_name", "title", "description", "quantity", "unit", "region", "price_min", "price_max", "deadline", "status", "offer_count", "created_at"]
+        fields = [
+            "id",
+            "buyer",
+            "buyer_name",
+            "category",
+            "category_name",
+            "title",
+            "description",
+            "quantity",
+            "unit",
+            "region",
+            "price_min",
+            "price_max",
+            "deadline",
+            "status",
+            "offer_count",
+            "created_at",
+        ]
 
 
 class WantedWriteSerializer(serializers.Serializer):
@@ -142,8 +187,12 @@ class WantedWriteSerializer(serializers.Serializer):
     quantity = serializers.CharField()
     unit = serializers.ChoiceField(choices=Unit.choices)
     region = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None)
-    price_min = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, allow_null=True, default=None)
-    price_max = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, allow_null=True, default=None)
+    price_min = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, allow_null=True, default=None
+    )
+    price_max = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, allow_null=True, default=None
+    )
     deadline = serializers.DateTimeField()
 
 
@@ -164,7 +213,9 @@ class SavedSearchSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     organisation = serializers.IntegerField(required=False, write_only=True)
     name = serializers.CharField(max_length=64)
-    query = serializers.DictField(help_text="The search's URL parameters, e.g. {\"q\": \"废铜\", \"region\": \"320000\"}")
+    query = serializers.DictField(
+        help_text='The search\'s URL parameters, e.g. {"q": "废铜", "region": "320000"}'
+    )
     alerts = serializers.BooleanField(default=True)
     created_at = serializers.DateTimeField(read_only=True)
 
@@ -201,7 +252,9 @@ class CategoryListView(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     @extend_schema(
-        parameters=[OpenApiParameter("parent", str, description="Children of this code ('' for the top level)")],
+        parameters=[
+            OpenApiParameter("parent", str, description="Children of this code ('' for the top level)")
+        ],
         responses=CategorySerializer(many=True),
     )
     def get(self, request):
@@ -214,7 +267,9 @@ class CategoryListView(APIView):
     @extend_schema(request=CategoryWriteSerializer, responses={201: CategoryDetailSerializer})
     def post(self, request):
         if not request.user.is_operator:
-            raise DomainError(_("只有平台运营人员可以维护品类目录。"), code="permission_denied", status_code=403)
+            raise DomainError(
+                _("只有平台运营人员可以维护品类目录。"), code="permission_denied", status_code=403
+            )
         data = CategoryWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         from listings.specs import schema_check
@@ -267,6 +322,7 @@ class LotListView(APIView):
                 ("page_size", "results per page"),
             )
         ],
+        operation_id="lots_search",
         responses=inline_serializer(
             "LotSearch",
             {
@@ -289,7 +345,9 @@ class LotListView(APIView):
                 "page": result.page,
                 "page_size": result.page_size,
                 "results": LotSerializer(selectors.lots_by_ids(result.ids), many=True).data,
-                "facets": {name: [{"key": k, "count": n} for k, n in items] for name, items in result.facets.items()},
+                "facets": {
+                    name: [{"key": k, "count": n} for k, n in items] for name, items in result.facets.items()
+                },
             }
         )
 
@@ -299,7 +357,9 @@ class LotListView(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         organisation = _acting_organisation(request, values.pop("organisation", None))
-        lot = services.lot_create(actor=request.user, organisation=organisation, ip=client_ip(request), **values)
+        lot = services.lot_create(
+            actor=request.user, organisation=organisation, ip=client_ip(request), **values
+        )
         return Response(LotDetailSerializer(lot).data, status=status.HTTP_201_CREATED)
 
 
@@ -323,7 +383,11 @@ def _lot_action(name, call, *, with_reason=False):
     class View(APIView):
         permission_classes = [permissions.IsAuthenticated]
 
-        @extend_schema(request=ReasonSerializer if with_reason else None, responses=LotDetailSerializer, operation_id=f"lots_{name}")
+        @extend_schema(
+            request=ReasonSerializer if with_reason else None,
+            responses=LotDetailSerializer,
+            operation_id=f"lots_{name}",
+        )
         def post(self, request, pk):
             lot = _lot(request, pk)
             kwargs = {"actor": request.user, "lot": lot, "ip": client_ip(request)}
@@ -357,7 +421,9 @@ class LotMediaListView(APIView):
         lot = _lot(request, pk)
         data = MediaWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        media = services.lot_media_add(actor=request.user, lot=lot, ip=client_ip(request), **data.validated_data)
+        media = services.lot_media_add(
+            actor=request.user, lot=lot, ip=client_ip(request), **data.validated_data
+        )
         return Response(MediaSerializer(media).data, status=status.HTTP_201_CREATED)
 
 
@@ -385,7 +451,9 @@ class LotMediaFileView(APIView):
         response["Cache-Control"] = "private, max-age=3600"
         response["X-Content-Type-Options"] = "nosniff"
         if media.kind == MediaKind.DOCUMENT:
-            response["Content-Disposition"] = f'attachment; filename="lot-{pk}-{media.pk}.{f.name.rsplit(".", 1)[-1]}"'
+            response["Content-Disposition"] = (
+                f'attachment; filename="lot-{pk}-{media.pk}.{f.name.rsplit(".", 1)[-1]}"'
+            )
         return response
 
 
@@ -403,14 +471,14 @@ class WantedListView(APIView):
         qs = selectors.wanted_open()
         category = request.query_params.get("category")
         if category:
-            qs = qs.filter(Category(code=category).descendant_filter("category_id"))
+            qs = qs.filter(Category(code=category).descendant_filter("category__code"))
         region = request.query_params.get("region")
         if region:
             prefix = region_code_prefix(region)
             if prefix is None:
                 raise DomainError(_("行政区划代码不存在。"), code="region_unknown")
             # A listing without a region takes goods from anywhere.
-            qs = qs.filter(Q(region_id__startswith=prefix) | Q(region__isnull=True))
+            qs = qs.filter(Q(region__code__startswith=prefix) | Q(region__isnull=True))
         return Response(WantedSerializer(qs.order_by("deadline", "id")[:200], many=True).data)
 
     @extend_schema(request=WantedWriteSerializer, responses={201: WantedSerializer})
@@ -419,7 +487,9 @@ class WantedListView(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         organisation = _acting_organisation(request, values.pop("organisation", None))
-        wanted = services.wanted_create(actor=request.user, organisation=organisation, ip=client_ip(request), **values)
+        wanted = services.wanted_create(
+            actor=request.user, organisation=organisation, ip=client_ip(request), **values
+        )
         return Response(WantedSerializer(wanted).data, status=status.HTTP_201_CREATED)
 
 
@@ -437,7 +507,11 @@ class WantedWithdrawView(APIView):
     @extend_schema(request=None, responses=WantedSerializer)
     def post(self, request, pk):
         wanted = get_object_or_404(WantedListing, pk=pk)
-        return Response(WantedSerializer(services.wanted_withdraw(actor=request.user, wanted=wanted, ip=client_ip(request))).data)
+        return Response(
+            WantedSerializer(
+                services.wanted_withdraw(actor=request.user, wanted=wanted, ip=client_ip(request))
+            ).data
+        )
 
 
 class WantedOfferListView(APIView):
@@ -463,7 +537,12 @@ class WantedOfferListView(APIView):
         lot_id = values.pop("lot_id", None)
         lot = Lot.objects.filter(pk=lot_id).first() if lot_id else None
         offer = services.offer_create(
-            actor=request.user, wanted=wanted, organisation=organisation, lot=lot, ip=client_ip(request), **values
+            actor=request.user,
+            wanted=wanted,
+            organisation=organisation,
+            lot=lot,
+            ip=client_ip(request),
+            **values,
         )
         return Response(OfferSerializer(offer).data, status=status.HTTP_201_CREATED)
 

@@ -12,8 +12,12 @@ urlpatterns = [
     path("lots/<int:pk>/return/", api.LotReturnView.as_view(), name="api-lot-return"),
     path("lots/<int:pk>/withdraw/", api.LotWithdrawView.as_view(), name="api-lot-withdraw"),
     path("lots/<int:pk>/media/", api.LotMediaListView.as_view(), name="api-lot-media"),
-    path("lots/<int:pk>/media/<int:media_id>/", api.LotMediaDetailView.as_view(), name="api-lot-media-detail"),
-    path("lots/<int:pk>/media/<int:media_id>/file/", api.LotMediaFileView.as_view(), name="api-lot-media-file"),
+    path(
+        "lots/<int:pk>/media/<int:media_id>/", api.LotMediaDetailView.as_view(), name="api-lot-media-detail"
+    ),
+    path(
+        "lots/<int:pk>/media/<int:media_id>/file/", api.LotMediaFileView.as_view(), name="api-lot-media-file"
+    ),
     path("wanted/", api.WantedListView.as_view(), name="api-wanted"),
     path("wanted/<int:pk>/", api.WantedDetailView.as_view(), name="api-wanted-detail"),
     path("wanted/<int:pk>/withdraw/", api.WantedWithdrawView.as_view(), name="api-wanted-withdraw"),

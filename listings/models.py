@@ -29,7 +29,12 @@ class Category(models.Model):
 
     code = models.CharField(_("代码"), max_length=64, primary_key=True)
     parent = models.ForeignKey(
-        "self", verbose_name=_("上级类别"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("上级类别"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     name = models.CharField(_("名称"), max_length=64)
     name_en = models.CharField(_("英文名称"), max_length=96)
@@ -47,7 +52,9 @@ class Category(models.Model):
     hazardous = models.BooleanField(_("危险废物"), default=False)
     hw_code = models.CharField(_("危险废物类别"), max_length=4, blank=True)
     spec_schema = models.JSONField(_("规格字段"), default=list, blank=True)
-    min_lot_tonnes = models.DecimalField(_("计入指数的最小批量（吨）"), max_digits=12, decimal_places=3, default=0)
+    min_lot_tonnes = models.DecimalField(
+        _("计入指数的最小批量（吨）"), max_digits=12, decimal_places=3, default=0
+    )
     description = models.TextField(_("说明"), blank=True)
     is_active = models.BooleanField(_("启用"), default=True)
 
@@ -98,28 +105,42 @@ class Packaging(models.TextChoices):
 
 
 class Lot(models.Model):
-    seller = models.ForeignKey(Organisation, verbose_name=_("卖方"), on_delete=models.PROTECT, related_name="lots")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    category = models.ForeignKey(Category, verbose_name=_("品类"), on_delete=models.PROTECT, related_name="lots")
+    seller = models.ForeignKey(
+        Organisation, verbose_name=_("卖方"), on_delete=models.PROTECT, related_name="lots"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    category = models.ForeignKey(
+        Category, verbose_name=_("品类"), on_delete=models.PROTECT, related_name="lots"
+    )
     title = models.CharField(_("标题"), max_length=120)
     description = models.TextField(_("描述"), blank=True)
     quantity = models.DecimalField(_("数量"), max_digits=14, decimal_places=3)
     unit = models.CharField(_("单位"), max_length=8, choices=Unit.choices)
     specs = models.JSONField(_("规格"), default=dict, blank=True)
-    region = models.ForeignKey(Region, verbose_name=_("所在区县"), on_delete=models.PROTECT, related_name="lots")
+    region = models.ForeignKey(
+        Region, verbose_name=_("所在区县"), on_delete=models.PROTECT, related_name="lots"
+    )
     address = models.CharField(_("提货地址"), max_length=255)
     available_from = models.DateField(_("可提货日期"))
     pickup_by = models.DateField(_("最迟提货日期"))
-    packaging = models.CharField(_("包装方式"), max_length=16, choices=Packaging.choices, default=Packaging.BULK)
+    packaging = models.CharField(
+        _("包装方式"), max_length=16, choices=Packaging.choices, default=Packaging.BULK
+    )
     hazardous = models.BooleanField(_("危险废物"), default=False)
-    status = models.CharField(_("状态"), max_length=16, choices=LotStatus.choices, default=LotStatus.DRAFT, db_index=True)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=LotStatus.choices, default=LotStatus.DRAFT, db_index=True
+    )
     status_reason = models.TextField(_("审核意见"), blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(_("挂牌时间"), null=True, blank=True, db_index=True)
     # Market state, written by trading through listings.services.
     trade_mode = models.CharField(_("交易方式"), max_length=16, choices=TradeMode.choices, blank=True)
     currency = models.CharField(max_length=3, default="CNY")
-    current_price = models.DecimalField(_("当前价格（元/单位）"), max_digits=14, decimal_places=2, null=True, blank=True)
+    current_price = models.DecimalField(
+        _("当前价格（元/单位）"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
     closes_at = models.DateTimeField(_("截止时间"), null=True, blank=True, db_index=True)
     bid_count = models.PositiveIntegerField(_("出价次数"), default=0)
     sequence = models.PositiveBigIntegerField(default=0)
@@ -132,10 +153,15 @@ class Lot(models.Model):
         verbose_name = _("挂牌标的")
         verbose_name_plural = _("挂牌标的")
         ordering = ["-published_at", "-id"]
-        indexes = [models.Index(fields=["status", "category"]), models.Index(fields=["status", "-published_at", "-id"])]
+        indexes = [
+            models.Index(fields=["status", "category"]),
+            models.Index(fields=["status", "-published_at", "-id"]),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="lot_quantity_positive"),
-            models.CheckConstraint(condition=Q(pickup_by__gte=models.F("available_from")), name="lot_dates_ordered"),
+            models.CheckConstraint(
+                condition=Q(pickup_by__gte=models.F("available_from")), name="lot_dates_ordered"
+            ),
         ]
 
     def __str__(self):
@@ -166,13 +192,18 @@ class LotMedia(models.Model):
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     position = models.PositiveSmallIntegerField(default=0)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = _("标的图片与文件")
         verbose_name_plural = _("标的图片与文件")
         ordering = ["lot_id", "kind", "position", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.original_name} (#{self.lot_id})"
 
 
 class WantedStatus(models.TextChoices):
@@ -184,20 +215,37 @@ class WantedStatus(models.TextChoices):
 class WantedListing(models.Model):
     """A recycler's request for quotation: what it wants, how much, from where, at what price."""
 
-    buyer = models.ForeignKey(Organisation, verbose_name=_("求购方"), on_delete=models.PROTECT, related_name="wanted")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    category = models.ForeignKey(Category, verbose_name=_("品类"), on_delete=models.PROTECT, related_name="wanted")
+    buyer = models.ForeignKey(
+        Organisation, verbose_name=_("求购方"), on_delete=models.PROTECT, related_name="wanted"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    category = models.ForeignKey(
+        Category, verbose_name=_("品类"), on_delete=models.PROTECT, related_name="wanted"
+    )
     title = models.CharField(_("标题"), max_length=120)
     description = models.TextField(_("说明"), blank=True)
     quantity = models.DecimalField(_("数量"), max_digits=14, decimal_places=3)
     unit = models.CharField(_("单位"), max_length=8, choices=Unit.choices)
     region = models.ForeignKey(
-        Region, verbose_name=_("货源地区"), null=True, blank=True, on_delete=models.PROTECT, related_name="wanted"
+        Region,
+        verbose_name=_("货源地区"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="wanted",
     )
-    price_min = models.DecimalField(_("最低价（元/单位）"), max_digits=14, decimal_places=2, null=True, blank=True)
-    price_max = models.DecimalField(_("最高价（元/单位）"), max_digits=14, decimal_places=2, null=True, blank=True)
+    price_min = models.DecimalField(
+        _("最低价（元/单位）"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    price_max = models.DecimalField(
+        _("最高价（元/单位）"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
     deadline = models.DateTimeField(_("报价截止"))
-    status = models.CharField(_("状态"), max_length=16, choices=WantedStatus.choices, default=WantedStatus.OPEN)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=WantedStatus.choices, default=WantedStatus.OPEN
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -207,7 +255,9 @@ class WantedListing(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="wanted_quantity_positive"),
             models.CheckConstraint(
-                condition=Q(price_min__isnull=True) | Q(price_max__isnull=True) | Q(price_max__gte=models.F("price_min")),
+                condition=Q(price_min__isnull=True)
+                | Q(price_max__isnull=True)
+                | Q(price_max__gte=models.F("price_min")),
                 name="wanted_price_range_ordered",
             ),
         ]
@@ -228,8 +278,12 @@ class WantedOffer(models.Model):
 
     wanted = models.ForeignKey(WantedListing, on_delete=models.CASCADE, related_name="offers")
     seller = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="wanted_offers")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    lot = models.ForeignKey(Lot, null=True, blank=True, on_delete=models.SET_NULL, related_name="wanted_offers")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    lot = models.ForeignKey(
+        Lot, null=True, blank=True, on_delete=models.SET_NULL, related_name="wanted_offers"
+    )
     quantity = models.DecimalField(_("数量"), max_digits=14, decimal_places=3)
     unit_price = models.DecimalField(_("单价（元/单位）"), max_digits=14, decimal_places=2)
     message = models.TextField(_("留言"), blank=True)
@@ -247,11 +301,16 @@ class WantedOffer(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.seller} → {self.wanted}: {self.unit_price}"
+
 
 class SavedSearch(models.Model):
     """A query a recycler keeps; new lots that match it are announced once each."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches"
+    )
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="saved_searches")
     name = models.CharField(_("名称"), max_length=64)
     query = models.JSONField(_("条件"), default=dict)
@@ -276,3 +335,6 @@ class SavedSearchHit(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["saved_search", "lot"], name="saved_search_hit_once")]
+
+    def __str__(self):
+        return f"{self.saved_search} → lot #{self.lot_id}"

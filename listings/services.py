@@ -90,7 +90,9 @@ def _category(code) -> Category:
     if category is None:
         raise _field_error("category", _("品类不存在或已停用。"), "category_unknown")
     if category.children.filter(is_active=True).exists():
-        raise _field_error("category", _("请选择到最细一级品类，例如“重型废钢”而不是“废钢铁”。"), "category_not_leaf")
+        raise _field_error(
+            "category", _("请选择到最细一级品类，例如“重型废钢”而不是“废钢铁”。"), "category_not_leaf"
+        )
     return category
 
 
@@ -118,7 +120,8 @@ def _lot_clean(lot: Lot) -> None:
         add(
             _field_error(
                 "unit",
-                _("“%(category)s”以“%(unit)s”计量。") % {"category": lot.category.name, "unit": lot.category.get_unit_display()},
+                _("“%(category)s”以“%(unit)s”计量。")
+                % {"category": lot.category.name, "unit": lot.category.get_unit_display()},
                 "unit_mismatch",
             )
         )
@@ -210,12 +213,15 @@ def lot_update(*, actor, lot: Lot, ip=None, **changes) -> Lot:
     _seller_require(actor, lot.seller)
     unknown = set(changes) - set(LOT_EDITABLE)
     if unknown:
-        raise ValidationError({name: ValidationError(_("该字段不能修改。"), code="read_only") for name in unknown})
+        raise ValidationError(
+            {name: ValidationError(_("该字段不能修改。"), code="read_only") for name in unknown}
+        )
     with transaction.atomic():
         lot = Lot.objects.select_for_update().select_related("category", "seller").get(pk=lot.pk)
         if lot.status not in (LotStatus.DRAFT, LotStatus.SUBMITTED):
             raise ValidationError(
-                _("“%(status)s”的标的不能修改；如需更改，请撤回后重新挂牌。") % {"status": lot.get_status_display()},
+                _("“%(status)s”的标的不能修改；如需更改，请撤回后重新挂牌。")
+                % {"status": lot.get_status_display()},
                 code="not_editable",
             )
         errors = {}
@@ -243,7 +249,9 @@ def lot_update(*, actor, lot: Lot, ip=None, **changes) -> Lot:
         lot.save()
         audit_record(actor=actor, action="lot.update", target=lot, ip=ip, data={"fields": sorted(changes)})
         if lot.status == LotStatus.SUBMITTED:
-            _lot_move(lot, LotStatus.DRAFT, actor=actor, action="lot.unsubmit", reason=_("卖方修改了标的"), ip=ip)
+            _lot_move(
+                lot, LotStatus.DRAFT, actor=actor, action="lot.unsubmit", reason=_("卖方修改了标的"), ip=ip
+            )
     return lot
 
 
@@ -279,19 +287,28 @@ def lot_submit(*, actor, lot: Lot, ip=None) -> Lot:
         lot = Lot.objects.select_for_update().select_related("seller", "category").get(pk=lot.pk)
         if not lot.seller.is_verified:
             raise ValidationError(
-                _("单位通过平台认证后才能挂牌。当前状态：%(status)s。") % {"status": lot.seller.get_status_display()},
+                _("单位通过平台认证后才能挂牌。当前状态：%(status)s。")
+                % {"status": lot.seller.get_status_display()},
                 code="seller_not_verified",
             )
         if lot.pickup_by < timezone.localdate():
             raise _field_error("pickup_by", _("最迟提货日期已过，请修改后再提交。"), "date_past")
         _lot_move(lot, LotStatus.SUBMITTED, actor=actor, action="lot.submit", ip=ip)
         if lot_auto_publishable(lot):
-            _lot_move(lot, LotStatus.PUBLISHED, actor=None, action="lot.publish", reason=_("自动审核：已认证卖方、非危险废物"))
+            _lot_move(
+                lot,
+                LotStatus.PUBLISHED,
+                actor=None,
+                action="lot.publish",
+                reason=_("自动审核：已认证卖方、非危险废物"),
+            )
             _announce_published(lot)
     if lot.status == LotStatus.SUBMITTED:
         from django.contrib.auth import get_user_model
 
-        operators = get_user_model().objects.filter(is_staff=True, is_active=True).values_list("pk", flat=True)
+        operators = (
+            get_user_model().objects.filter(is_staff=True, is_active=True).values_list("pk", flat=True)
+        )
         notify_users(
             operators,
             title=_("新标的待审核：%(title)s") % {"title": lot.title},
@@ -358,7 +375,11 @@ def lot_withdraw(*, actor, lot: Lot, reason: str = "", ip=None) -> Lot:
 def lot_expire(*, lot_id: int) -> bool:
     """The sweeper: a published lot nobody traded by its pickup date expires."""
     with transaction.atomic():
-        lot = Lot.objects.select_for_update(skip_locked=True).filter(pk=lot_id, status=LotStatus.PUBLISHED).first()
+        lot = (
+            Lot.objects.select_for_update(skip_locked=True)
+            .filter(pk=lot_id, status=LotStatus.PUBLISHED)
+            .first()
+        )
         if lot is None or lot.pickup_by >= timezone.localdate() or lot.bid_count:
             return False
         _lot_move(lot, LotStatus.EXPIRED, actor=None, action="lot.expire", reason=_("超过最迟提货日期"))
@@ -397,7 +418,10 @@ def lot_media_add(*, actor, lot: Lot, file, kind: str = MediaKind.PHOTO, ip=None
         count = lot.media.filter(kind=kind).count()
         if count >= MEDIA_LIMITS[kind]:
             raise _field_error(
-                "file", _("每个标的最多上传 %(n)d 个%(kind)s。") % {"n": MEDIA_LIMITS[kind], "kind": MediaKind(kind).label}, "too_many"
+                "file",
+                _("每个标的最多上传 %(n)d 个%(kind)s。")
+                % {"n": MEDIA_LIMITS[kind], "kind": MediaKind(kind).label},
+                "too_many",
             )
         media = LotMedia(
             lot=lot,
@@ -415,7 +439,9 @@ def lot_media_add(*, actor, lot: Lot, file, kind: str = MediaKind.PHOTO, ip=None
             media._ext = "jpg"
             media.thumbnail.save("thumb", ContentFile(_thumbnail(file)), save=False)
         media.save()
-        audit_record(actor=actor, action="lot.media_add", target=lot, ip=ip, data={"media": media.pk, "kind": kind})
+        audit_record(
+            actor=actor, action="lot.media_add", target=lot, ip=ip, data={"media": media.pk, "kind": kind}
+        )
     return media
 
 
@@ -424,7 +450,9 @@ def lot_media_remove(*, actor, media: LotMedia, ip=None) -> None:
     if media.lot.status not in (LotStatus.DRAFT, LotStatus.SUBMITTED):
         raise ValidationError(_("已挂牌的标的不能删除图片或文件。"), code="not_editable")
     with transaction.atomic():
-        audit_record(actor=actor, action="lot.media_remove", target=media.lot, ip=ip, data={"media": media.pk})
+        audit_record(
+            actor=actor, action="lot.media_remove", target=media.lot, ip=ip, data={"media": media.pk}
+        )
         files = [media.file.name, media.thumbnail.name]
         media.delete()
         storage = media.file.storage
@@ -476,7 +504,11 @@ def wanted_create(
         if reg is None:
             errors["region"] = [ValidationError(_("行政区划代码不存在。"), code="region_unknown")]
     if cat is not None and unit != cat.unit:
-        errors["unit"] = [ValidationError(_("该品类以“%(unit)s”计量。") % {"unit": cat.get_unit_display()}, code="unit_mismatch")]
+        errors["unit"] = [
+            ValidationError(
+                _("该品类以“%(unit)s”计量。") % {"unit": cat.get_unit_display()}, code="unit_mismatch"
+            )
+        ]
     for name, value in (("price_min", price_min), ("price_max", price_max)):
         if value is not None and Decimal(value) <= 0:
             errors[name] = [ValidationError(_("价格必须大于零。"), code="not_positive")]
@@ -513,12 +545,27 @@ def wanted_withdraw(*, actor, wanted: WantedListing, ip=None) -> WantedListing:
         wanted.status = WantedStatus.WITHDRAWN
         wanted.save(update_fields=["status"])
         wanted.offers.filter(status=OfferStatus.OPEN).update(status=OfferStatus.WITHDRAWN)
-        audit_record(actor=actor, action="wanted.withdraw", target=wanted, from_state="open", to_state="withdrawn", ip=ip)
+        audit_record(
+            actor=actor,
+            action="wanted.withdraw",
+            target=wanted,
+            from_state="open",
+            to_state="withdrawn",
+            ip=ip,
+        )
     return wanted
 
 
 def offer_create(
-    *, actor, wanted: WantedListing, organisation: Organisation, quantity, unit_price, message: str = "", lot=None, ip=None
+    *,
+    actor,
+    wanted: WantedListing,
+    organisation: Organisation,
+    quantity,
+    unit_price,
+    message: str = "",
+    lot=None,
+    ip=None,
 ) -> WantedOffer:
     """A seller answers a wanted listing with a quantity and a unit price."""
     _seller_require(actor, organisation)
@@ -542,12 +589,25 @@ def offer_create(
         if wanted.offers.filter(seller=organisation, status=OfferStatus.OPEN).exists():
             raise ValidationError(_("您已对该求购信息报价，请先撤回原报价。"), code="offer_exists")
         offer = WantedOffer.objects.create(
-            wanted=wanted, seller=organisation, created_by=actor, lot=lot, quantity=qty, unit_price=price, message=message
+            wanted=wanted,
+            seller=organisation,
+            created_by=actor,
+            lot=lot,
+            quantity=qty,
+            unit_price=price,
+            message=message,
         )
-        audit_record(actor=actor, action="wanted.offer", target=wanted, ip=ip, data={"offer": offer.pk, "unit_price": str(price)})
+        audit_record(
+            actor=actor,
+            action="wanted.offer",
+            target=wanted,
+            ip=ip,
+            data={"offer": offer.pk, "unit_price": str(price)},
+        )
     notify_users(
         wanted.buyer.memberships.values_list("user_id", flat=True),
-        title=_("“%(title)s”收到新报价：%(price)s 元/%(unit)s") % {"title": wanted.title, "price": price, "unit": wanted.get_unit_display()},
+        title=_("“%(title)s”收到新报价：%(price)s 元/%(unit)s")
+        % {"title": wanted.title, "price": price, "unit": wanted.get_unit_display()},
         url=reverse("frontend:home"),
     )
     return offer
@@ -556,7 +616,9 @@ def offer_create(
 # --- saved searches -------------------------------------------------------------------------
 
 
-def saved_search_create(*, actor, organisation: Organisation, name: str, query: dict, alerts: bool = True) -> SavedSearch:
+def saved_search_create(
+    *, actor, organisation: Organisation, name: str, query: dict, alerts: bool = True
+) -> SavedSearch:
     member_require(actor, organisation)
     from listings.search import LotQuery
 
@@ -568,7 +630,9 @@ def saved_search_create(*, actor, organisation: Organisation, name: str, query: 
         raise ValidationError(
             _("最多保存 %(n)d 个搜索，请先删除不用的。") % {"n": settings.SAVED_SEARCHES_MAX}, code="too_many"
         )
-    return SavedSearch.objects.create(user=actor, organisation=organisation, name=name[:64], query=parsed.to_params(), alerts=alerts)
+    return SavedSearch.objects.create(
+        user=actor, organisation=organisation, name=name[:64], query=parsed.to_params(), alerts=alerts
+    )
 
 
 def saved_search_delete(*, actor, saved_search: SavedSearch) -> None:

@@ -28,7 +28,9 @@ def saved_searches_alert(*, lot_id: int) -> int:
         return 0
     backend = get_backend()
     sent = 0
-    for saved in SavedSearch.objects.filter(alerts=True).exclude(organisation=lot.seller).select_related("user"):
+    for saved in (
+        SavedSearch.objects.filter(alerts=True).exclude(organisation=lot.seller).select_related("user")
+    ):
         if not backend.lot_matches(LotQuery.from_params(saved.query), lot.pk):
             continue
         try:
@@ -49,7 +51,7 @@ def saved_searches_alert(*, lot_id: int) -> int:
 def lots_expire_sweep() -> int:
     from listings.services import lot_expire
 
-    ids = Lot.objects.filter(status=LotStatus.PUBLISHED, pickup_by__lt=timezone.localdate(), bid_count=0).values_list(
-        "pk", flat=True
-    )
+    ids = Lot.objects.filter(
+        status=LotStatus.PUBLISHED, pickup_by__lt=timezone.localdate(), bid_count=0
+    ).values_list("pk", flat=True)
     return sum(lot_expire(lot_id=pk) for pk in ids)

@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("market.core.api_urls")),
     path("", include("market.accounts.api_urls")),
+    path("", include("listings.api_urls")),
 ]

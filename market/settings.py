@@ -252,6 +252,12 @@ SPECTACULAR_SETTINGS = {
         "LicenceStatusEnum": "market.accounts.models.LicenceStatus",
         "LicenceKindEnum": "market.accounts.models.LicenceKind",
         "RegionLevelEnum": "market.core.models.RegionLevel",
+        "LotStatusEnum": "listings.models.LotStatus",
+        "MediaKindEnum": "listings.models.MediaKind",
+        "TradeModeEnum": "listings.models.TradeMode",
+        "PackagingEnum": "listings.models.Packaging",
+        "UnitEnum": "listings.models.Unit",
+        "WantedStatusEnum": "listings.models.WantedStatus",
     },
 }
 

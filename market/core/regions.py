@@ -14,7 +14,9 @@ def region_county_require(code, *, field: str = "region") -> Region:
     region = Region.objects.filter(pk=str(code or "").strip()).first()
     if region is None:
         raise ValidationError({field: ValidationError(_("行政区划代码不存在。"), code="region_unknown")})
-    if region.level != RegionLevel.COUNTY and not (region.level == RegionLevel.CITY and not region.children.exists()):
+    if region.level != RegionLevel.COUNTY and not (
+        region.level == RegionLevel.CITY and not region.children.exists()
+    ):
         raise ValidationError({field: ValidationError(_("请选择到区县一级。"), code="region_not_county")})
     return region
 
@@ -25,4 +27,6 @@ def region_code_prefix(code: str) -> str | None:
     region = Region.objects.filter(pk=str(code or "").strip()).only("level").first()
     if region is None:
         return None
-    return {RegionLevel.PROVINCE: region.code[:2], RegionLevel.CITY: region.code[:4]}.get(region.level, region.code)
+    return {RegionLevel.PROVINCE: region.code[:2], RegionLevel.CITY: region.code[:4]}.get(
+        region.level, region.code
+    )

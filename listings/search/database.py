@@ -1,0 +1,164 @@
+"""Search in the database: ``Lot.search_tokens`` holds the lot's tokens, space-joined.
+
+* PostgreSQL: ``to_tsvector('simple', search_tokens) @@ plainto_tsquery('simple', '<query tokens>')``
+  (every token required), ranked by ``ts_rank``; a GIN index on exactly that expression (migration
+  ``listings 0003_search_index``) makes the match an index scan. The 'simple' configuration only
+  lower-cases, and every token is one lexeme for the parser, so PostgreSQL sees our tokens as they are.
+* SQLite (the embedded demo) and others: each query token as a whole word in
+  ``' ' || search_tokens || ' '`` with LIKE; relevance sorts as newest there.
+
+A search costs at most five queries: the zone's provinces (with a zone), the three facets (the trade
+mode facet, blanks included, also gives the total) and the page of ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.db import connections
+from django.db.models import Count, F, QuerySet, TextField, Value
+from django.db.models.functions import Concat, Substr
+
+from listings.models import Lot
+from listings.search.base import (
+    Progress,
+    SearchBackend,
+    batched,
+    lots_for_indexing,
+    unique_ids,
+)
+from listings.search.documents import (
+    FACET_SIZES,
+    INDEXED_STATUSES,
+    category_facet_key,
+    category_map,
+    facet_sorted,
+    lot_tokens,
+    lots_filtered,
+    zone_province_codes,
+)
+from listings.search.query import LotQuery, SearchResult
+from listings.search.tokens import query_tokens
+
+TS_CONFIG = "simple"
+
+
+def search_vector() -> SearchVector:
+    """``to_tsvector('simple'::regconfig, COALESCE(search_tokens, ''))``: the indexed expression."""
+    return SearchVector("search_tokens", config=TS_CONFIG)
+
+
+def _order(sort: str) -> list:
+    last = [F("published_at").desc(nulls_last=True), F("pk").desc()]
+    return {
+        "relevance": [F("rank").desc(), *last],
+        "newest": last,
+        "closing": [F("closes_at").asc(nulls_last=True), F("pk").desc()],
+        "price_asc": [F("current_price").asc(nulls_last=True), F("pk").desc()],
+        "price_desc": [F("current_price").desc(nulls_last=True), F("pk").desc()],
+    }[sort]
+
+
+class DatabaseBackend(SearchBackend):
+    name = "database"
+
+    def _vendor(self) -> str:
+        return connections[Lot.objects.db].vendor
+
+    def _match_text(self, qs: QuerySet[Lot], tokens: list[str]) -> tuple[QuerySet[Lot], SearchRank | None]:
+        """``qs`` narrowed to lots having every token; and the rank expression, where there is one."""
+        if not tokens:
+            return qs, None
+        if self._vendor() == "postgresql":
+            vector = search_vector()
+            ts_query = SearchQuery(" ".join(tokens), config=TS_CONFIG, search_type="plain")
+            return qs.alias(search_vector=vector).filter(search_vector=ts_query), SearchRank(vector, ts_query)
+        padded = Concat(Value(" "), "search_tokens", Value(" "), output_field=TextField())
+        qs = qs.alias(padded_tokens=padded)
+        for token in tokens:
+            qs = qs.filter(padded_tokens__contains=f" {token} ")
+        return qs, None
+
+    def search(self, query: LotQuery) -> SearchResult:
+        zone_provinces = zone_province_codes(query.zone) if query.zone else None
+        qs = lots_filtered(query, zone_provinces=zone_provinces)
+        qs, rank = self._match_text(qs, query_tokens(query.text))
+
+        facets, total = self._facets(qs, query)
+        ids: list[int] = []
+        if query.offset < total:
+            sort = query.effective_sort
+            if sort == "relevance":
+                if rank is None:
+                    sort = "newest"  # SQLite: no rank
+                else:
+                    qs = qs.alias(rank=rank)
+            page = qs.order_by(*_order(sort)).values_list("pk", flat=True)
+            ids = list(page[query.offset : query.offset + query.page_size])
+        return SearchResult(ids=ids, total=total, page=query.page, page_size=query.page_size, facets=facets)
+
+    def _facets(self, qs: QuerySet[Lot], query: LotQuery) -> tuple[dict[str, list[tuple[str, int]]], int]:
+        base = qs.order_by()
+        categories: dict[str, int] = {}
+        for code, n in base.values_list("category_id").annotate(n=Count("pk")).values_list("category_id", "n"):
+            key = category_facet_key(code, query.category)
+            if key is not None:
+                categories[key] = categories.get(key, 0) + n
+        provinces = {
+            f"{prefix}0000": n
+            for prefix, n in base.annotate(province=Substr("region_id", 1, 2))
+            .values("province")
+            .annotate(n=Count("pk"))
+            .values_list("province", "n")
+        }
+        modes = dict(base.values("trade_mode").annotate(n=Count("pk")).values_list("trade_mode", "n"))
+        total = sum(modes.values())
+        modes.pop("", None)
+        facets = {
+            "category": facet_sorted(categories, FACET_SIZES["category"]),
+            "province": facet_sorted(provinces, FACET_SIZES["province"]),
+            "trade_mode": facet_sorted(modes, FACET_SIZES["trade_mode"]),
+        }
+        return facets, total
+
+    # --- indexing ---------------------------------------------------------------------------
+
+    def index_lots(self, ids: Iterable[int]) -> int:
+        """Write the tokens of these lots (every status: filters decide what is found)."""
+        written = 0
+        categories = None
+        for batch in batched(unique_ids(ids)):
+            categories = categories if categories is not None else category_map()
+            changed = []
+            for lot in lots_for_indexing(batch):
+                tokens = " ".join(lot_tokens(lot, categories))
+                if tokens != lot.search_tokens:
+                    lot.search_tokens = tokens
+                    changed.append(lot)
+            # bulk_update writes only search_tokens (updated_at stays: tokens are no change of the lot).
+            Lot.objects.bulk_update(changed, ["search_tokens"])
+            written += len(changed)
+        return written
+
+    def remove_lots(self, ids: Iterable[int]) -> None:
+        Lot.objects.filter(pk__in=unique_ids(ids)).exclude(search_tokens="").update(search_tokens="")
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        ids = list(Lot.objects.order_by("pk").values_list("pk", flat=True))
+        done = 0
+        if progress:
+            progress(0, len(ids))
+        for batch in batched(ids):
+            self.index_lots(batch)
+            done += len(batch)
+            if progress:
+                progress(done, len(ids))
+        return done
+
+    def reconcile(self) -> dict[str, int]:
+        """Public lots without tokens (an indexing task lost) get them."""
+        missing = list(
+            Lot.objects.filter(status__in=INDEXED_STATUSES, search_tokens="").values_list("pk", flat=True)
+        )
+        return {"indexed": self.index_lots(missing), "removed": 0}
