@@ -63,8 +63,8 @@ format: $(STAMP)
 ## make bench: benchmarks under tests/bench/, each reported as a ratio to a baseline of the same run.
 bench: install
 	@if ls tests/bench/test_*.py >/dev/null 2>&1; then \
-	  DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/bench -p no:cacheprovider -s; \
-	else echo "no benchmarks yet: tests/bench/ arrives with the trading engine"; fi
+	  MARKET_BENCH=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/bench -p no:cacheprovider -s --timeout=3600; \
+	else echo "no benchmarks under tests/bench/"; fi
 
 ## make messages: refresh the English catalogue from the Chinese source strings and compile it.
 messages: $(STAMP)

@@ -1,11 +1,16 @@
 """Suite-wide fixtures. The suite runs against the real PostgreSQL and Redis of this machine
 (``market.settings_test``); an unreachable service fails the run, it is never skipped."""
 
+import os
+
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.factories import make_member, make_organisation, make_user
+
+# Benchmarks run only through `make bench` (MARKET_BENCH=1), never in the test suite.
+collect_ignore_glob = [] if os.environ.get("MARKET_BENCH") else ["bench/*"]
 
 
 def pytest_sessionstart(session):

@@ -1,0 +1,175 @@
+"""Search latency on a large market, beside a primary-key lookup measured in the same run.
+
+Run with ``make bench`` (never in ``make test``). ``BENCH_LOTS`` sets the number of lots (200,000 by
+default). The figures are printed and written to ``test-results/bench-search.json``; they are
+reported as ratios to the baseline, never asserted as times.
+"""
+
+import json
+import os
+import random
+import statistics
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from listings.models import Category, Lot, LotStatus, TradeMode
+from listings.search import LotQuery, get_backend
+from market.core.models import Region
+from tests.factories import make_organisation
+
+pytestmark = pytest.mark.django_db
+
+LOTS = int(os.environ.get("BENCH_LOTS", "200000"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "30"))
+ADJECTIVES = [
+    "优质",
+    "长期供应",
+    "现货",
+    "厂内自提",
+    "过磅结算",
+    "可开专票",
+    "整批出售",
+    "急售",
+    "月度合同",
+    "大量",
+]
+
+QUERIES = {
+    "text 废钢": {"q": "废钢"},
+    "text 重型废钢": {"q": "重型废钢"},
+    "text 粉煤灰 江苏": {"q": "粉煤灰 江苏"},
+    "text copper": {"q": "copper"},
+    "text 光亮铜 + province": {"q": "光亮铜", "region": "320000"},
+    "category nonferrous (descendants)": {"category": "nonferrous"},
+    "region city 唐山": {"region": "130200"},
+    "zone + hazardous": {"zone": "yangtze-river-delta", "hazardous": "true"},
+    "closing within 48 h, by closing": {"closing_within": "48", "sort": "closing"},
+    "quantity and price range, by price": {
+        "qmin": "100",
+        "qmax": "2000",
+        "pmin": "2000",
+        "pmax": "3000",
+        "sort": "price_asc",
+    },
+    "browse newest, page 5": {"page": "5"},
+    "within 300 km of 唐山": {"lat": "39.63", "lon": "118.18", "km": "300", "category": "ferrous"},
+}
+
+
+def percentile(values, pct):
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * pct / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def timed(fn, repeat):
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def generate(n: int) -> list[int]:
+    rng = random.Random(42)
+    leaves = [c for c in Category.objects.filter(is_active=True) if not c.children.exists() and c.unit == "t"]
+    counties = list(Region.objects.filter(level="county").values_list("code", flat=True))
+    sellers = [
+        make_organisation(region=rng.choice(counties), name=f"基准测试单位{i}有限公司") for i in range(50)
+    ]
+    now, today = timezone.now(), timezone.localdate()
+    batch, ids = [], []
+    for i in range(n):
+        cat = rng.choice(leaves)
+        qty = Decimal(rng.randrange(5, 5000))
+        mode = rng.choice(list(TradeMode.values))
+        batch.append(
+            Lot(
+                seller=rng.choice(sellers),
+                category=cat,
+                title=f"{rng.choice(ADJECTIVES)}{cat.name} {qty} 吨",
+                description=f"{cat.name}，{rng.choice(ADJECTIVES)}，{rng.choice(ADJECTIVES)}。",
+                quantity=qty,
+                unit="t",
+                region_id=rng.choice(counties),
+                address="厂区",
+                available_from=today,
+                pickup_by=today + timedelta(days=30),
+                hazardous=cat.hazardous,
+                status=LotStatus.PUBLISHED if rng.random() < 0.9 else LotStatus.CLOSED,
+                published_at=now - timedelta(minutes=rng.randrange(0, 60 * 24 * 90)),
+                trade_mode=mode,
+                current_price=Decimal(rng.randrange(10, 70000)),
+                closes_at=now + timedelta(hours=rng.randrange(1, 24 * 30))
+                if mode != TradeMode.FIXED
+                else None,
+            )
+        )
+        if len(batch) == 5000:
+            ids += [lot.pk for lot in Lot.objects.bulk_create(batch)]
+            batch = []
+    if batch:
+        ids += [lot.pk for lot in Lot.objects.bulk_create(batch)]
+    return ids
+
+
+def test_search_latency_against_a_primary_key_lookup():
+    backend = get_backend()
+    started = time.perf_counter()
+    ids = generate(LOTS)
+    backend.index_lots(ids)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE listings_lot")
+    setup_s = time.perf_counter() - started
+
+    rng = random.Random(7)
+    baseline = timed(lambda: Lot.objects.get(pk=rng.choice(ids)), REPEAT * 10)
+    rows, every = {}, []
+    for name, params in QUERIES.items():
+        query = LotQuery.from_params(params)
+        result = backend.search(query)
+        assert result.total > 0, name  # the mix only holds queries that find something
+        samples = timed(lambda q=query: backend.search(q), REPEAT)
+        every += samples
+        rows[name] = {
+            "p50_ms": percentile(samples, 50),
+            "p95_ms": percentile(samples, 95),
+            "hits": result.total,
+        }
+
+    base50, base95 = percentile(baseline, 50), percentile(baseline, 95)
+    report = {
+        "lots": LOTS,
+        "database": connection.vendor,
+        "backend": type(backend).__name__,
+        "setup_seconds": round(setup_s, 1),
+        "baseline_pk_lookup": {"p50_ms": base50, "p95_ms": base95},
+        "search_all": {
+            "p50_ms": percentile(every, 50),
+            "p95_ms": percentile(every, 95),
+            "p50_ratio_to_pk": percentile(every, 50) / base50,
+            "p95_ratio_to_pk": percentile(every, 95) / base95,
+            "mean_ms": statistics.mean(every),
+        },
+        "queries": rows,
+    }
+    out = Path("test-results")
+    out.mkdir(exist_ok=True)
+    (out / "bench-search.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(
+        f"\nsearch benchmark: {LOTS} lots ({report['backend']} on {report['database']}), setup {setup_s:.0f} s"
+    )
+    print(f"  baseline pk lookup      p50 {base50:7.2f} ms  p95 {base95:7.2f} ms")
+    s = report["search_all"]
+    print(f"  search (all queries)    p50 {s['p50_ms']:7.2f} ms  p95 {s['p95_ms']:7.2f} ms  "
+          f"(x{s['p50_ratio_to_pk']:.1f} / x{s['p95_ratio_to_pk']:.1f} the pk lookup)")  # fmt: skip
+    for name, row in rows.items():
+        print(f"  {name:<38} p50 {row['p50_ms']:7.2f} ms  p95 {row['p95_ms']:7.2f} ms  hits {row['hits']}")
