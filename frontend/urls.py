@@ -1,6 +1,7 @@
 from django.urls import path
 
 from frontend import views
+from frontend.urls_listings import urlpatterns as listings_urlpatterns
 
 app_name = "frontend"
 
@@ -51,3 +52,5 @@ urlpatterns = [
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("acting/", views.acting_switch, name="acting_switch"),
 ]
+
+urlpatterns += listings_urlpatterns

@@ -5,6 +5,7 @@ import { countdownsStart, formatCountdown, serverNow } from "./countdown";
 import { csrfToken } from "./csrf";
 import { notificationsConnect } from "./notifications";
 import { regionPickerInit } from "./regions";
+import "./upload";
 
 declare global {
   interface Window {

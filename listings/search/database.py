@@ -101,7 +101,9 @@ class DatabaseBackend(SearchBackend):
     def _facets(self, qs: QuerySet[Lot], query: LotQuery) -> tuple[dict[str, list[tuple[str, int]]], int]:
         base = qs.order_by()
         categories: dict[str, int] = {}
-        for code, n in base.values_list("category_id").annotate(n=Count("pk")).values_list("category_id", "n"):
+        for code, n in (
+            base.values_list("category_id").annotate(n=Count("pk")).values_list("category_id", "n")
+        ):
             key = category_facet_key(code, query.category)
             if key is not None:
                 categories[key] = categories.get(key, 0) + n

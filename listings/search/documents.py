@@ -66,7 +66,9 @@ def lot_tokens(lot: Lot, categories: dict[str, Category] | None = None) -> list[
         if isinstance(value, str):
             parts.append(value)
     if categories is None:
-        categories = {c.code: c for c in Category.objects.filter(code__in=category_ancestor_codes(lot.category_id))}
+        categories = {
+            c.code: c for c in Category.objects.filter(code__in=category_ancestor_codes(lot.category_id))
+        }
     for code in category_ancestor_codes(lot.category_id):
         category = categories.get(code)
         if category is not None:

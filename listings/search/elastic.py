@@ -182,15 +182,25 @@ def build_search(query: LotQuery, *, zone_provinces: list[str] | None = None) ->
     if query.near is not None and query.within_km is not None:
         lat, lon = query.near
         filters.append(
-            Q("geo_distance", distance=f"{query.within_km}km", location={"lat": float(lat), "lon": float(lon)})
+            Q(
+                "geo_distance",
+                distance=f"{query.within_km}km",
+                location={"lat": float(lat), "lon": float(lon)},
+            )
         )
 
     tokens = query_tokens(query.text)
     must = [Q("match", tokens={"query": " ".join(tokens), "operator": "and"})] if tokens else []
-    search = Search().query(Q("bool", must=must, filter=filters)) if must else Search().query(Q("bool", filter=filters))
+    search = (
+        Search().query(Q("bool", must=must, filter=filters))
+        if must
+        else Search().query(Q("bool", filter=filters))
+    )
 
     include = f"{_regex_literal(query.category)}\\.[^.]+" if query.category else "[^.]+"
-    search.aggs.bucket("category", "terms", field="category_path", include=include, size=FACET_SIZES["category"])
+    search.aggs.bucket(
+        "category", "terms", field="category_path", include=include, size=FACET_SIZES["category"]
+    )
     search.aggs.bucket("province", "terms", field="province", size=FACET_SIZES["province"])
     search.aggs.bucket("trade_mode", "terms", field="trade_mode", size=FACET_SIZES["trade_mode"])
 
@@ -307,7 +317,12 @@ class ElasticsearchBackend(SearchBackend):
             if lot is None:  # gone, or no longer public
                 yield {"_op_type": "delete", "_index": index, "_id": str(pk)}
             else:
-                yield {"_op_type": "index", "_index": index, "_id": str(pk), "_source": lot_source(lot, categories)}
+                yield {
+                    "_op_type": "index",
+                    "_index": index,
+                    "_id": str(pk),
+                    "_source": lot_source(lot, categories),
+                }
 
     def _bulk(self, actions) -> int:
         with _Unavailable():
@@ -334,7 +349,9 @@ class ElasticsearchBackend(SearchBackend):
         with _Unavailable():
             self._create_index(name, with_alias=False)
             self.client.indices.put_settings(index=name, settings={"index": {"refresh_interval": "-1"}})
-        ids = list(Lot.objects.filter(status__in=INDEXED_STATUSES).order_by("pk").values_list("pk", flat=True))
+        ids = list(
+            Lot.objects.filter(status__in=INDEXED_STATUSES).order_by("pk").values_list("pk", flat=True)
+        )
         done = 0
         if progress:
             progress(0, len(ids))

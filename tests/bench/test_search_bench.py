@@ -87,7 +87,7 @@ def generate(n: int) -> list[int]:
     ]
     now, today = timezone.now(), timezone.localdate()
     batch, ids = [], []
-    for i in range(n):
+    for _ in range(n):
         cat = rng.choice(leaves)
         qty = Decimal(rng.randrange(5, 5000))
         mode = rng.choice(list(TradeMode.values))

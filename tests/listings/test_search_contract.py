@@ -30,7 +30,9 @@ PUBLISHED = {name for name, row in SEARCH_LOTS.items() if row[-1] == "published"
         pytest.param(
             "elasticsearch",
             id="elasticsearch",
-            marks=pytest.mark.skipif(not ES_URL, reason="ELASTICSEARCH_URL is not set: no cluster to test against"),
+            marks=pytest.mark.skipif(
+                not ES_URL, reason="ELASTICSEARCH_URL is not set: no cluster to test against"
+            ),
         ),
     ]
 )
@@ -74,7 +76,10 @@ def found(backend, lots, **fields) -> set[str]:
     [
         # two-character words, kept whole by the trade dictionary
         ("废钢", {"heavy_ts", "plate_gy", "turnings_sjz"}),  # in the titles or in the category names
-        ("重废", {"heavy_ts"}),  # not 高比重废渣 (比重 / 废渣), not 重型废钢, not the withdrawn or closed ones
+        (
+            "重废",
+            {"heavy_ts"},
+        ),  # not 高比重废渣 (比重 / 废渣), not 重型废钢, not the withdrawn or closed ones
         ("粉煤灰", {"flyash_ts", "flyash_sz"}),  # not the draft nor the expired one
         ("煤灰", {"flyash_ts", "flyash_sz"}),  # a word inside a longer one (search mode)
         ("光亮铜", {"bright_sz"}),
@@ -174,7 +179,10 @@ def test_economic_zone(backend, market, zone, expected):
 
 
 def test_region_zone_category_and_text_combine(backend, market):
-    assert found(backend, market, zone="yangtze-river-delta", category="sxbulk", text="热电") == {"flyash_sz", "gypsum_sz"}
+    assert found(backend, market, zone="yangtze-river-delta", category="sxbulk", text="热电") == {
+        "flyash_sz",
+        "gypsum_sz",
+    }
     assert found(backend, market, region="320500", category="sxbulk.flyash") == {"flyash_sz"}
     assert found(backend, market, region="130000", zone="yangtze-river-delta") == set()
 
@@ -208,17 +216,29 @@ def test_trade_mode_and_hazardous(backend, market):
 def test_closing_within_hours(backend, market):
     # Closing in (now, now + N hours]: gypsum_sz closed two hours ago, slag_ts has no deadline.
     assert found(backend, market, closing_within_hours=4) == {"oil_sh"}
-    assert found(backend, market, closing_within_hours=24) == {"heavy_ts", "flyash_ts", "bright_sz", "oil_sh", "occ_cd"}
+    assert found(backend, market, closing_within_hours=24) == {
+        "heavy_ts",
+        "flyash_ts",
+        "bright_sz",
+        "oil_sh",
+        "occ_cd",
+    }
     assert found(backend, market, closing_within_hours=24 * 30) == PUBLISHED - {"slag_ts", "gypsum_sz"}
 
 
 def test_distance_from_county_centroids(backend, market):
     """Within ``km`` of a point, measured to the lot's region's centroid; checked against the
     haversine distance of every lot."""
-    centroids = dict(
-        (code, (lat, lon)) for code, lat, lon in Region.objects.values_list("code", "latitude", "longitude")
-    )
-    for (lat, lon), km in [((39.63, 118.18), 10), ((39.63, 118.18), 50), ((39.63, 118.18), 300), ((31.3, 120.6), 120), ((23.0, 113.9), 5)]:
+    centroids = {
+        code: (lat, lon) for code, lat, lon in Region.objects.values_list("code", "latitude", "longitude")
+    }
+    for (lat, lon), km in [
+        ((39.63, 118.18), 10),
+        ((39.63, 118.18), 50),
+        ((39.63, 118.18), 300),
+        ((31.3, 120.6), 120),
+        ((23.0, 113.9), 5),
+    ]:
         expected = {
             name
             for name in PUBLISHED
@@ -226,8 +246,19 @@ def test_distance_from_county_centroids(backend, market):
             and haversine_km(lat, lon, *centroids[market[name].region_id]) <= km
         }
         assert found(backend, market, near=(lat, lon), within_km=km) == expected, (lat, lon, km)
-    assert found(backend, market, near=(39.63, 118.18), within_km=50) == {"heavy_ts", "plate_gy", "alloy_ts", "slag_ts", "flyash_ts"}
-    assert found(backend, market, near=(31.3, 120.6), within_km=120) >= {"bright_sz", "flyash_sz", "gypsum_sz", "oil_sh"}
+    assert found(backend, market, near=(39.63, 118.18), within_km=50) == {
+        "heavy_ts",
+        "plate_gy",
+        "alloy_ts",
+        "slag_ts",
+        "flyash_ts",
+    }
+    assert found(backend, market, near=(31.3, 120.6), within_km=120) >= {
+        "bright_sz",
+        "flyash_sz",
+        "gypsum_sz",
+        "oil_sh",
+    }
 
 
 # --- what is never found --------------------------------------------------------------------
@@ -335,7 +366,9 @@ def _all_pages(backend, page_size, **fields) -> tuple[list[int], int]:
 
 @pytest.mark.parametrize("sort", SORTS)
 @pytest.mark.parametrize("text", ["", "重废"])
-def test_pages_have_no_duplicates_and_no_gaps_even_with_equal_sort_keys(backend, market, twin_lots, sort, text):
+def test_pages_have_no_duplicates_and_no_gaps_even_with_equal_sort_keys(
+    backend, market, twin_lots, sort, text
+):
     backend.index_lots([lot.pk for lot in twin_lots])
     backend.refresh()
     everything = backend.search(LotQuery(sort=sort, text=text, page_size=100))
@@ -410,7 +443,9 @@ def test_reconcile_repairs_missing_and_stale_entries(backend, market):
     backend.remove_lots([lot.pk])
     backend.refresh()
     assert found(backend, market, text="粉煤灰") == {"flyash_ts"}
-    Lot.objects.filter(pk=gone.pk).update(status=LotStatus.WITHDRAWN, updated_at=timezone.now() + timedelta(seconds=1))
+    Lot.objects.filter(pk=gone.pk).update(
+        status=LotStatus.WITHDRAWN, updated_at=timezone.now() + timedelta(seconds=1)
+    )
     counts = backend.reconcile()
     backend.refresh()
     assert counts["indexed"] >= 1

@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, no_progress=False, **options):
         backend = get_backend()
-        bar = tqdm(total=0, unit="lot", desc=f"search_rebuild ({backend.name})", disable=no_progress, file=sys.stderr)
+        bar = tqdm(
+            total=0, unit="lot", desc=f"search_rebuild ({backend.name})", disable=no_progress, file=sys.stderr
+        )
 
         def progress(done: int, total: int) -> None:
             if bar.total != total:
