@@ -221,7 +221,9 @@ def test_five_wrong_passwords_lock_out(client, user_factory):
     assert "_auth_user_id" not in client.session
 
 
-@override_settings(RATE_LIMITS={"login": "3/m", "signup": "10/h"})
+# An hourly window: django-ratelimit windows are aligned to the clock, so a per-minute one could
+# reset in the middle of the test.
+@override_settings(RATE_LIMITS={"login": "3/h", "signup": "10/h"})
 def test_login_rate_limited(client, user_factory):
     user_factory(email="login@market.test")
     for _n in range(3):
