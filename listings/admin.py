@@ -59,6 +59,7 @@ class CategoryForm(forms.ModelForm):
             "parent",
             "name",
             "name_en",
+            "aliases",
             "sort_order",
             "unit",
             "tonnes_per_unit",
@@ -149,7 +150,7 @@ class CategoryAdmin(admin.ModelAdmin):
         "is_active",
     ]
     list_filter = ["is_active", "hazardous", "unit", "depth"]
-    search_fields = ["code", "name", "name_en", "hw_code", "description"]
+    search_fields = ["code", "name", "name_en", "aliases", "hw_code", "description"]
     ordering = ["code"]
     list_per_page = 200
     autocomplete_fields = ["parent"]
@@ -158,6 +159,7 @@ class CategoryAdmin(admin.ModelAdmin):
         "parent",
         "name",
         "name_en",
+        "aliases",
         "sort_order",
         "unit",
         "tonnes_per_unit",

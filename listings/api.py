@@ -335,10 +335,13 @@ class LotListView(APIView):
         ),
     )
     def get(self, request):
-        from listings.search import LotQuery, get_backend
+        from listings.search import LotQuery, SearchUnavailable, get_backend
 
         query = LotQuery.from_params(request.query_params)
-        result = get_backend().search(query)
+        try:
+            result = get_backend().search(query)
+        except SearchUnavailable as exc:
+            raise DomainError(_("搜索服务暂时不可用，请稍后再试。"), code="search_unavailable", status_code=503) from exc
         return Response(
             {
                 "count": result.total,

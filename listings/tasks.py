@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from listings.models import Lot, LotStatus, SavedSearch, SavedSearchHit
+from listings.search.tasks import lots_index, lots_reconcile  # noqa: F401 - registered with Celery here
 from market.core.notify import notify_users
 
 

@@ -181,6 +181,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "listings.tasks.lots_expire_sweep",
         "schedule": timedelta(minutes=30),
     },
+    "lots-search-reconcile": {
+        "task": "listings.search.tasks.lots_reconcile",
+        "schedule": timedelta(minutes=15),
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------------

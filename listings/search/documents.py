@@ -72,7 +72,7 @@ def lot_tokens(lot: Lot, categories: dict[str, Category] | None = None) -> list[
     for code in category_ancestor_codes(lot.category_id):
         category = categories.get(code)
         if category is not None:
-            parts += [category.name, category.name_en, category.hw_code]
+            parts += [category.name, category.name_en, category.aliases, category.hw_code]
     region = lot.region
     while region is not None:
         if not region.is_placeholder:

@@ -133,7 +133,7 @@ def lot_source(lot: Lot, categories) -> dict:
 
 _LAST = {"published_at": {"order": "desc", "missing": "_last"}}
 _TIE = {"lot_id": {"order": "desc"}}
-SORTS = {
+SORT_CLAUSES = {
     "relevance": ["_score", _LAST, _TIE],
     "newest": [_LAST, _TIE],
     "closing": [{"closes_at": {"order": "asc", "missing": "_last"}}, _TIE],
@@ -205,7 +205,7 @@ def build_search(query: LotQuery, *, zone_provinces: list[str] | None = None) ->
     search.aggs.bucket("trade_mode", "terms", field="trade_mode", size=FACET_SIZES["trade_mode"])
 
     return (
-        search.sort(*SORTS[query.effective_sort])
+        search.sort(*SORT_CLAUSES[query.effective_sort])
         .source(False)
         .extra(from_=query.offset, size=query.page_size, track_total_hits=True)
     )
@@ -329,13 +329,16 @@ class ElasticsearchBackend(SearchBackend):
             indexed, errors = helpers.bulk(self.client, actions, ignore_status=(404,), raise_on_error=True)
         return indexed
 
-    def index_lots(self, ids: Iterable[int], *, index: str | None = None) -> int:
+    def index_lots(self, ids: Iterable[int]) -> int:
         self.ensure_index()
+        return self._index_into(ids, self.alias)
+
+    def _index_into(self, ids: Iterable[int], index: str) -> int:
         written = 0
         categories = None
         for batch in batched(unique_ids(ids)):
             categories = categories if categories is not None else category_map()
-            written += self._bulk(self._actions(batch, categories, index or self.alias))
+            written += self._bulk(self._actions(batch, categories, index))
         return written
 
     def remove_lots(self, ids: Iterable[int]) -> None:
@@ -356,7 +359,7 @@ class ElasticsearchBackend(SearchBackend):
         if progress:
             progress(0, len(ids))
         for batch in batched(ids):
-            self.index_lots(batch, index=name)
+            self._index_into(batch, name)
             done += len(batch)
             if progress:
                 progress(done, len(ids))

@@ -42,7 +42,7 @@ ADJECTIVES = [
 
 QUERIES = {
     "text 废钢": {"q": "废钢"},
-    "text 重型废钢": {"q": "重型废钢"},
+    "text 重废 (trade shorthand)": {"q": "重废"},
     "text 粉煤灰 江苏": {"q": "粉煤灰 江苏"},
     "text copper": {"q": "copper"},
     "text 光亮铜 + province": {"q": "光亮铜", "region": "320000"},
