@@ -157,8 +157,12 @@ class LicenceForm(forms.Form):
     kind = forms.ChoiceField(label=_("资质类型"), choices=LicenceKind.choices)
     number = forms.CharField(label=_("证书编号"), max_length=64)
     issuer = forms.CharField(label=_("发证机关"), max_length=128, help_text=_("例如：河北省生态环境厅。"))
-    valid_from = forms.DateField(label=_("有效期起"), widget=forms.DateInput(attrs={"type": "date"}))
-    valid_to = forms.DateField(label=_("有效期至"), widget=forms.DateInput(attrs={"type": "date"}))
+    valid_from = forms.DateField(
+        label=_("有效期起"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    valid_to = forms.DateField(
+        label=_("有效期至"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     hw_codes = forms.CharField(
         label=_("经营危险废物类别"),
         required=False,

@@ -42,7 +42,6 @@ from listings import selectors, services
 from listings.models import Category, LotStatus, MediaKind, TradeMode, WantedListing, WantedStatus
 from market.accounts.models import Organisation
 from market.accounts.selectors import membership_of
-from market.accounts.services import member_require
 from market.core.audit import client_ip
 from market.core.models import Region
 from market.core.regions import region_code_prefix
@@ -104,16 +103,8 @@ def _acting_organisation_require(request) -> Organisation:
 
 # The services decide; pages check the same rules before showing a form, so that a refused person
 # sees 403 with the reason rather than a form they cannot submit.
-def _seller_require(user, organisation: Organisation) -> None:
-    member_require(user, organisation, trade=True)
-    if not organisation.is_generator:
-        raise PermissionDenied(_("只有产废单位可以挂牌出售；回收利用单位请发布求购信息。"))
-
-
-def _buyer_require(user, organisation: Organisation) -> None:
-    member_require(user, organisation, trade=True)
-    if not organisation.is_recycler:
-        raise PermissionDenied(_("只有回收利用单位可以发布求购信息。"))
+_seller_require = services.seller_require
+_buyer_require = services.buyer_require
 
 
 def _lot_visible(request, pk):

@@ -341,7 +341,9 @@ class LotListView(APIView):
         try:
             result = get_backend().search(query)
         except SearchUnavailable as exc:
-            raise DomainError(_("搜索服务暂时不可用，请稍后再试。"), code="search_unavailable", status_code=503) from exc
+            raise DomainError(
+                _("搜索服务暂时不可用，请稍后再试。"), code="search_unavailable", status_code=503
+            ) from exc
         return Response(
             {
                 "count": result.total,
@@ -409,6 +411,7 @@ LotSubmitView = _lot_action("submit", services.lot_submit)
 LotPublishView = _lot_action("publish", services.lot_publish)
 LotReturnView = _lot_action("return", services.lot_return, with_reason=True)
 LotWithdrawView = _lot_action("withdraw", services.lot_withdraw, with_reason=True)
+LotRelistView = _lot_action("relist", services.lot_relist)
 
 
 class LotMediaListView(APIView):

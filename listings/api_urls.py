@@ -11,6 +11,7 @@ urlpatterns = [
     path("lots/<int:pk>/publish/", api.LotPublishView.as_view(), name="api-lot-publish"),
     path("lots/<int:pk>/return/", api.LotReturnView.as_view(), name="api-lot-return"),
     path("lots/<int:pk>/withdraw/", api.LotWithdrawView.as_view(), name="api-lot-withdraw"),
+    path("lots/<int:pk>/relist/", api.LotRelistView.as_view(), name="api-lot-relist"),
     path("lots/<int:pk>/media/", api.LotMediaListView.as_view(), name="api-lot-media"),
     path(
         "lots/<int:pk>/media/<int:media_id>/", api.LotMediaDetailView.as_view(), name="api-lot-media-detail"

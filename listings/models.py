@@ -39,7 +39,10 @@ class Category(models.Model):
     name = models.CharField(_("名称"), max_length=64)
     name_en = models.CharField(_("英文名称"), max_length=96)
     aliases = models.CharField(
-        _("俗称"), max_length=200, blank=True, help_text=_("行业俗称，空格分隔，搜索时等同于名称，例如“重废”。")
+        _("俗称"),
+        max_length=200,
+        blank=True,
+        help_text=_("行业俗称，空格分隔，搜索时等同于名称，例如“重废”。"),
     )
     depth = models.PositiveSmallIntegerField(default=0)
     sort_order = models.PositiveSmallIntegerField(default=0)

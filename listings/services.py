@@ -78,7 +78,8 @@ def _operator_require(actor) -> None:
         raise PermissionDenied(_("只有平台运营人员可以执行此操作。"))
 
 
-def _seller_require(actor, organisation: Organisation):
+def seller_require(actor, organisation: Organisation):
+    """A trading member of a generator (pages call it before validating a form, to answer 403)."""
     membership = member_require(actor, organisation, trade=True)
     if not organisation.is_generator:
         raise PermissionDenied(_("只有产废单位可以挂牌出售；回收利用单位请发布求购信息。"))
@@ -170,7 +171,7 @@ def lot_create(
     ip=None,
 ) -> Lot:
     """A seller drafts a lot. Nothing is public until it is submitted and published."""
-    _seller_require(actor, organisation)
+    seller_require(actor, organisation)
     errors = {}
     parsed = {}
     for name, parse in (
@@ -210,7 +211,7 @@ def lot_create(
 def lot_update(*, actor, lot: Lot, ip=None, **changes) -> Lot:
     """Edit a draft (a submitted lot goes back to draft). Published terms are fixed: withdraw and
     relist instead, so bidders never see the goods change under them."""
-    _seller_require(actor, lot.seller)
+    seller_require(actor, lot.seller)
     unknown = set(changes) - set(LOT_EDITABLE)
     if unknown:
         raise ValidationError(
@@ -282,7 +283,7 @@ def lot_auto_publishable(lot: Lot) -> bool:
 
 
 def lot_submit(*, actor, lot: Lot, ip=None) -> Lot:
-    _seller_require(actor, lot.seller)
+    seller_require(actor, lot.seller)
     with transaction.atomic():
         lot = Lot.objects.select_for_update().select_related("seller", "category").get(pk=lot.pk)
         if not lot.seller.is_verified:
@@ -337,7 +338,7 @@ def lot_publish(*, actor, lot: Lot, ip=None) -> Lot:
     notify_users(
         lot.seller.memberships.values_list("user_id", flat=True),
         title=_("标的“%(title)s”已通过审核并挂牌。") % {"title": lot.title},
-        url=reverse("frontend:home"),
+        url=reverse("frontend:lot", args=[lot.pk]),
     )
     return lot
 
@@ -354,13 +355,13 @@ def lot_return(*, actor, lot: Lot, reason: str, ip=None) -> Lot:
     notify_users(
         lot.seller.memberships.values_list("user_id", flat=True),
         title=_("标的“%(title)s”未通过审核：%(reason)s") % {"title": lot.title, "reason": reason},
-        url=reverse("frontend:home"),
+        url=reverse("frontend:lot", args=[lot.pk]),
     )
     return lot
 
 
 def lot_withdraw(*, actor, lot: Lot, reason: str = "", ip=None) -> Lot:
-    _seller_require(actor, lot.seller)
+    seller_require(actor, lot.seller)
     with transaction.atomic():
         lot = Lot.objects.select_for_update().get(pk=lot.pk)
         if lot.bid_count:
@@ -369,6 +370,15 @@ def lot_withdraw(*, actor, lot: Lot, reason: str = "", ip=None) -> Lot:
         _lot_move(lot, LotStatus.WITHDRAWN, actor=actor, action="lot.withdraw", reason=reason or "", ip=ip)
         if was_public:
             _after_commit_index(lot.pk)
+    return lot
+
+
+def lot_relist(*, actor, lot: Lot, ip=None) -> Lot:
+    """An expired lot goes back to draft, so the seller can adjust dates and terms and submit again."""
+    seller_require(actor, lot.seller)
+    with transaction.atomic():
+        lot = Lot.objects.select_for_update().get(pk=lot.pk)
+        _lot_move(lot, LotStatus.DRAFT, actor=actor, action="lot.relist", ip=ip)
     return lot
 
 
@@ -404,7 +414,7 @@ def _thumbnail(upload) -> bytes:
 
 
 def lot_media_add(*, actor, lot: Lot, file, kind: str = MediaKind.PHOTO, ip=None) -> LotMedia:
-    _seller_require(actor, lot.seller)
+    seller_require(actor, lot.seller)
     if kind not in MediaKind.values:
         raise _field_error("kind", _("类型无效。"), "invalid_choice")
     if lot.status not in (LotStatus.DRAFT, LotStatus.SUBMITTED, LotStatus.PUBLISHED):
@@ -446,7 +456,7 @@ def lot_media_add(*, actor, lot: Lot, file, kind: str = MediaKind.PHOTO, ip=None
 
 
 def lot_media_remove(*, actor, media: LotMedia, ip=None) -> None:
-    _seller_require(actor, media.lot.seller)
+    seller_require(actor, media.lot.seller)
     if media.lot.status not in (LotStatus.DRAFT, LotStatus.SUBMITTED):
         raise ValidationError(_("已挂牌的标的不能删除图片或文件。"), code="not_editable")
     with transaction.atomic():
@@ -462,12 +472,11 @@ def lot_media_remove(*, actor, media: LotMedia, ip=None) -> None:
 # --- wanted listings and offers -------------------------------------------------------------
 
 
-def _buyer_require(actor, organisation: Organisation):
+def buyer_require(actor, organisation: Organisation):
+    """A trading member of a recycler (pages call it before validating a form, to answer 403)."""
     membership = member_require(actor, organisation, trade=True)
     if not organisation.is_recycler:
         raise PermissionDenied(_("只有回收利用单位可以发布求购信息。"))
-    if not organisation.is_verified:
-        raise ValidationError(_("单位通过平台认证后才能发布求购信息。"), code="buyer_not_verified")
     return membership
 
 
@@ -486,7 +495,9 @@ def wanted_create(
     description: str = "",
     ip=None,
 ) -> WantedListing:
-    _buyer_require(actor, organisation)
+    buyer_require(actor, organisation)
+    if not organisation.is_verified:
+        raise ValidationError(_("单位通过平台认证后才能发布求购信息。"), code="buyer_not_verified")
     errors = {}
     cat = qty = reg = None
     try:
@@ -568,7 +579,7 @@ def offer_create(
     ip=None,
 ) -> WantedOffer:
     """A seller answers a wanted listing with a quantity and a unit price."""
-    _seller_require(actor, organisation)
+    seller_require(actor, organisation)
     if not organisation.is_verified:
         raise ValidationError(_("单位通过平台认证后才能报价。"), code="seller_not_verified")
     if organisation.pk == wanted.buyer_id:
@@ -608,7 +619,7 @@ def offer_create(
         wanted.buyer.memberships.values_list("user_id", flat=True),
         title=_("“%(title)s”收到新报价：%(price)s 元/%(unit)s")
         % {"title": wanted.title, "price": price, "unit": wanted.get_unit_display()},
-        url=reverse("frontend:home"),
+        url=reverse("frontend:wanted_detail", args=[wanted.pk]),
     )
     return offer
 

@@ -42,7 +42,7 @@ def saved_searches_alert(*, lot_id: int) -> int:
         notify_users(
             [saved.user_id],
             title=_("“%(name)s”有新货源：%(title)s") % {"name": saved.name, "title": lot.title},
-            url=reverse("api-lot", args=[lot.pk]),
+            url=reverse("frontend:lot", args=[lot.pk]),
         )
         sent += 1
     return sent

@@ -8,204 +8,560 @@ import listings.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_initial'),
-        ('core', '0003_economic_zones'),
+        ("accounts", "0002_initial"),
+        ("core", "0003_economic_zones"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('code', models.CharField(max_length=64, primary_key=True, serialize=False, verbose_name='代码')),
-                ('name', models.CharField(max_length=64, verbose_name='名称')),
-                ('name_en', models.CharField(max_length=96, verbose_name='英文名称')),
-                ('depth', models.PositiveSmallIntegerField(default=0)),
-                ('sort_order', models.PositiveSmallIntegerField(default=0)),
-                ('unit', models.CharField(choices=[('t', '吨'), ('kg', '千克'), ('piece', '件'), ('vehicle', '辆'), ('m3', '立方米')], default='t', max_length=8, verbose_name='计量单位')),
-                ('tonnes_per_unit', models.DecimalField(blank=True, decimal_places=6, help_text='为空表示该单位不能折算为吨（不计入价格指数）。', max_digits=12, null=True, verbose_name='每单位折合吨数')),
-                ('hazardous', models.BooleanField(default=False, verbose_name='危险废物')),
-                ('hw_code', models.CharField(blank=True, max_length=4, verbose_name='危险废物类别')),
-                ('spec_schema', models.JSONField(blank=True, default=list, verbose_name='规格字段')),
-                ('min_lot_tonnes', models.DecimalField(decimal_places=3, default=0, max_digits=12, verbose_name='计入指数的最小批量（吨）')),
-                ('description', models.TextField(blank=True, verbose_name='说明')),
-                ('is_active', models.BooleanField(default=True, verbose_name='启用')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='listings.category', verbose_name='上级类别')),
+                (
+                    "code",
+                    models.CharField(max_length=64, primary_key=True, serialize=False, verbose_name="代码"),
+                ),
+                ("name", models.CharField(max_length=64, verbose_name="名称")),
+                ("name_en", models.CharField(max_length=96, verbose_name="英文名称")),
+                ("depth", models.PositiveSmallIntegerField(default=0)),
+                ("sort_order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "unit",
+                    models.CharField(
+                        choices=[
+                            ("t", "吨"),
+                            ("kg", "千克"),
+                            ("piece", "件"),
+                            ("vehicle", "辆"),
+                            ("m3", "立方米"),
+                        ],
+                        default="t",
+                        max_length=8,
+                        verbose_name="计量单位",
+                    ),
+                ),
+                (
+                    "tonnes_per_unit",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="为空表示该单位不能折算为吨（不计入价格指数）。",
+                        max_digits=12,
+                        null=True,
+                        verbose_name="每单位折合吨数",
+                    ),
+                ),
+                ("hazardous", models.BooleanField(default=False, verbose_name="危险废物")),
+                ("hw_code", models.CharField(blank=True, max_length=4, verbose_name="危险废物类别")),
+                ("spec_schema", models.JSONField(blank=True, default=list, verbose_name="规格字段")),
+                (
+                    "min_lot_tonnes",
+                    models.DecimalField(
+                        decimal_places=3, default=0, max_digits=12, verbose_name="计入指数的最小批量（吨）"
+                    ),
+                ),
+                ("description", models.TextField(blank=True, verbose_name="说明")),
+                ("is_active", models.BooleanField(default=True, verbose_name="启用")),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="listings.category",
+                        verbose_name="上级类别",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '品类',
-                'verbose_name_plural': '品类',
-                'ordering': ['code'],
+                "verbose_name": "品类",
+                "verbose_name_plural": "品类",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='Lot',
+            name="Lot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120, verbose_name='标题')),
-                ('description', models.TextField(blank=True, verbose_name='描述')),
-                ('quantity', models.DecimalField(decimal_places=3, max_digits=14, verbose_name='数量')),
-                ('unit', models.CharField(choices=[('t', '吨'), ('kg', '千克'), ('piece', '件'), ('vehicle', '辆'), ('m3', '立方米')], max_length=8, verbose_name='单位')),
-                ('specs', models.JSONField(blank=True, default=dict, verbose_name='规格')),
-                ('address', models.CharField(max_length=255, verbose_name='提货地址')),
-                ('available_from', models.DateField(verbose_name='可提货日期')),
-                ('pickup_by', models.DateField(verbose_name='最迟提货日期')),
-                ('packaging', models.CharField(choices=[('bulk', '散装'), ('bales', '打包'), ('bags', '吨袋'), ('drums', '桶装'), ('pallets', '托盘'), ('container', '集装箱'), ('other', '其他')], default='bulk', max_length=16, verbose_name='包装方式')),
-                ('hazardous', models.BooleanField(default=False, verbose_name='危险废物')),
-                ('status', models.CharField(choices=[('draft', '草稿'), ('submitted', '待审核'), ('published', '已挂牌'), ('closed', '已结束'), ('withdrawn', '已撤回'), ('expired', '已过期')], db_index=True, default='draft', max_length=16, verbose_name='状态')),
-                ('status_reason', models.TextField(blank=True, verbose_name='审核意见')),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('published_at', models.DateTimeField(blank=True, db_index=True, null=True, verbose_name='挂牌时间')),
-                ('trade_mode', models.CharField(blank=True, choices=[('auction', '竞价'), ('tender', '招标'), ('fixed', '一口价'), ('quotation', '询价')], max_length=16, verbose_name='交易方式')),
-                ('currency', models.CharField(default='CNY', max_length=3)),
-                ('current_price', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True, verbose_name='当前价格（元/单位）')),
-                ('closes_at', models.DateTimeField(blank=True, db_index=True, null=True, verbose_name='截止时间')),
-                ('bid_count', models.PositiveIntegerField(default=0, verbose_name='出价次数')),
-                ('sequence', models.PositiveBigIntegerField(default=0)),
-                ('search_tokens', models.TextField(blank=True, default='', editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lots', to='listings.category', verbose_name='品类')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('region', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lots', to='core.region', verbose_name='所在区县')),
-                ('seller', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lots', to='accounts.organisation', verbose_name='卖方')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120, verbose_name="标题")),
+                ("description", models.TextField(blank=True, verbose_name="描述")),
+                ("quantity", models.DecimalField(decimal_places=3, max_digits=14, verbose_name="数量")),
+                (
+                    "unit",
+                    models.CharField(
+                        choices=[
+                            ("t", "吨"),
+                            ("kg", "千克"),
+                            ("piece", "件"),
+                            ("vehicle", "辆"),
+                            ("m3", "立方米"),
+                        ],
+                        max_length=8,
+                        verbose_name="单位",
+                    ),
+                ),
+                ("specs", models.JSONField(blank=True, default=dict, verbose_name="规格")),
+                ("address", models.CharField(max_length=255, verbose_name="提货地址")),
+                ("available_from", models.DateField(verbose_name="可提货日期")),
+                ("pickup_by", models.DateField(verbose_name="最迟提货日期")),
+                (
+                    "packaging",
+                    models.CharField(
+                        choices=[
+                            ("bulk", "散装"),
+                            ("bales", "打包"),
+                            ("bags", "吨袋"),
+                            ("drums", "桶装"),
+                            ("pallets", "托盘"),
+                            ("container", "集装箱"),
+                            ("other", "其他"),
+                        ],
+                        default="bulk",
+                        max_length=16,
+                        verbose_name="包装方式",
+                    ),
+                ),
+                ("hazardous", models.BooleanField(default=False, verbose_name="危险废物")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "草稿"),
+                            ("submitted", "待审核"),
+                            ("published", "已挂牌"),
+                            ("closed", "已结束"),
+                            ("withdrawn", "已撤回"),
+                            ("expired", "已过期"),
+                        ],
+                        db_index=True,
+                        default="draft",
+                        max_length=16,
+                        verbose_name="状态",
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True, verbose_name="审核意见")),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "published_at",
+                    models.DateTimeField(blank=True, db_index=True, null=True, verbose_name="挂牌时间"),
+                ),
+                (
+                    "trade_mode",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("auction", "竞价"),
+                            ("tender", "招标"),
+                            ("fixed", "一口价"),
+                            ("quotation", "询价"),
+                        ],
+                        max_length=16,
+                        verbose_name="交易方式",
+                    ),
+                ),
+                ("currency", models.CharField(default="CNY", max_length=3)),
+                (
+                    "current_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=14,
+                        null=True,
+                        verbose_name="当前价格（元/单位）",
+                    ),
+                ),
+                (
+                    "closes_at",
+                    models.DateTimeField(blank=True, db_index=True, null=True, verbose_name="截止时间"),
+                ),
+                ("bid_count", models.PositiveIntegerField(default=0, verbose_name="出价次数")),
+                ("sequence", models.PositiveBigIntegerField(default=0)),
+                ("search_tokens", models.TextField(blank=True, default="", editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lots",
+                        to="listings.category",
+                        verbose_name="品类",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "region",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lots",
+                        to="core.region",
+                        verbose_name="所在区县",
+                    ),
+                ),
+                (
+                    "seller",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lots",
+                        to="accounts.organisation",
+                        verbose_name="卖方",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '挂牌标的',
-                'verbose_name_plural': '挂牌标的',
-                'ordering': ['-published_at', '-id'],
+                "verbose_name": "挂牌标的",
+                "verbose_name_plural": "挂牌标的",
+                "ordering": ["-published_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='LotMedia',
+            name="LotMedia",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('photo', '照片'), ('document', '文件')], max_length=16)),
-                ('file', models.FileField(upload_to=listings.models.lot_media_path)),
-                ('thumbnail', models.FileField(blank=True, upload_to=listings.models.lot_media_path)),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('content_type', models.CharField(max_length=64)),
-                ('size', models.PositiveIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('lot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='media', to='listings.lot')),
-                ('uploaded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(choices=[("photo", "照片"), ("document", "文件")], max_length=16)),
+                ("file", models.FileField(upload_to=listings.models.lot_media_path)),
+                ("thumbnail", models.FileField(blank=True, upload_to=listings.models.lot_media_path)),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                ("content_type", models.CharField(max_length=64)),
+                ("size", models.PositiveIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="media", to="listings.lot"
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '标的图片与文件',
-                'verbose_name_plural': '标的图片与文件',
-                'ordering': ['lot_id', 'kind', 'position', 'id'],
+                "verbose_name": "标的图片与文件",
+                "verbose_name_plural": "标的图片与文件",
+                "ordering": ["lot_id", "kind", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SavedSearch',
+            name="SavedSearch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, verbose_name='名称')),
-                ('query', models.JSONField(default=dict, verbose_name='条件')),
-                ('alerts', models.BooleanField(default=True, verbose_name='新货提醒')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_searches', to='accounts.organisation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_searches', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64, verbose_name="名称")),
+                ("query", models.JSONField(default=dict, verbose_name="条件")),
+                ("alerts", models.BooleanField(default=True, verbose_name="新货提醒")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="saved_searches",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="saved_searches",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '保存的搜索',
-                'verbose_name_plural': '保存的搜索',
-                'ordering': ['-created_at'],
+                "verbose_name": "保存的搜索",
+                "verbose_name_plural": "保存的搜索",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SavedSearchHit',
+            name="SavedSearchHit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('lot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='listings.lot')),
-                ('saved_search', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hits', to='listings.savedsearch')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="listings.lot"
+                    ),
+                ),
+                (
+                    "saved_search",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hits",
+                        to="listings.savedsearch",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WantedListing',
+            name="WantedListing",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120, verbose_name='标题')),
-                ('description', models.TextField(blank=True, verbose_name='说明')),
-                ('quantity', models.DecimalField(decimal_places=3, max_digits=14, verbose_name='数量')),
-                ('unit', models.CharField(choices=[('t', '吨'), ('kg', '千克'), ('piece', '件'), ('vehicle', '辆'), ('m3', '立方米')], max_length=8, verbose_name='单位')),
-                ('price_min', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True, verbose_name='最低价（元/单位）')),
-                ('price_max', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True, verbose_name='最高价（元/单位）')),
-                ('deadline', models.DateTimeField(verbose_name='报价截止')),
-                ('status', models.CharField(choices=[('open', '征集中'), ('closed', '已结束'), ('withdrawn', '已撤回')], default='open', max_length=16, verbose_name='状态')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('buyer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='wanted', to='accounts.organisation', verbose_name='求购方')),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='wanted', to='listings.category', verbose_name='品类')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('region', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='wanted', to='core.region', verbose_name='货源地区')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120, verbose_name="标题")),
+                ("description", models.TextField(blank=True, verbose_name="说明")),
+                ("quantity", models.DecimalField(decimal_places=3, max_digits=14, verbose_name="数量")),
+                (
+                    "unit",
+                    models.CharField(
+                        choices=[
+                            ("t", "吨"),
+                            ("kg", "千克"),
+                            ("piece", "件"),
+                            ("vehicle", "辆"),
+                            ("m3", "立方米"),
+                        ],
+                        max_length=8,
+                        verbose_name="单位",
+                    ),
+                ),
+                (
+                    "price_min",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=14,
+                        null=True,
+                        verbose_name="最低价（元/单位）",
+                    ),
+                ),
+                (
+                    "price_max",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=14,
+                        null=True,
+                        verbose_name="最高价（元/单位）",
+                    ),
+                ),
+                ("deadline", models.DateTimeField(verbose_name="报价截止")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "征集中"), ("closed", "已结束"), ("withdrawn", "已撤回")],
+                        default="open",
+                        max_length=16,
+                        verbose_name="状态",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "buyer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="wanted",
+                        to="accounts.organisation",
+                        verbose_name="求购方",
+                    ),
+                ),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="wanted",
+                        to="listings.category",
+                        verbose_name="品类",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "region",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="wanted",
+                        to="core.region",
+                        verbose_name="货源地区",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '求购信息',
-                'verbose_name_plural': '求购信息',
-                'ordering': ['deadline', 'id'],
+                "verbose_name": "求购信息",
+                "verbose_name_plural": "求购信息",
+                "ordering": ["deadline", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WantedOffer',
+            name="WantedOffer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.DecimalField(decimal_places=3, max_digits=14, verbose_name='数量')),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=14, verbose_name='单价（元/单位）')),
-                ('message', models.TextField(blank=True, verbose_name='留言')),
-                ('status', models.CharField(choices=[('open', '待回复'), ('accepted', '已接受'), ('declined', '已拒绝'), ('withdrawn', '已撤回')], default='open', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='wanted_offers', to='listings.lot')),
-                ('seller', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='wanted_offers', to='accounts.organisation')),
-                ('wanted', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='offers', to='listings.wantedlisting')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.DecimalField(decimal_places=3, max_digits=14, verbose_name="数量")),
+                (
+                    "unit_price",
+                    models.DecimalField(decimal_places=2, max_digits=14, verbose_name="单价（元/单位）"),
+                ),
+                ("message", models.TextField(blank=True, verbose_name="留言")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "待回复"),
+                            ("accepted", "已接受"),
+                            ("declined", "已拒绝"),
+                            ("withdrawn", "已撤回"),
+                        ],
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="wanted_offers",
+                        to="listings.lot",
+                    ),
+                ),
+                (
+                    "seller",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="wanted_offers",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "wanted",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="offers",
+                        to="listings.wantedlisting",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '报价',
-                'verbose_name_plural': '报价',
-                'ordering': ['wanted_id', 'created_at'],
+                "verbose_name": "报价",
+                "verbose_name_plural": "报价",
+                "ordering": ["wanted_id", "created_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='lot',
-            index=models.Index(fields=['status', 'category'], name='listings_lo_status_822351_idx'),
+            model_name="lot",
+            index=models.Index(fields=["status", "category"], name="listings_lo_status_822351_idx"),
         ),
         migrations.AddIndex(
-            model_name='lot',
-            index=models.Index(fields=['status', '-published_at', '-id'], name='listings_lo_status_9f5a91_idx'),
+            model_name="lot",
+            index=models.Index(
+                fields=["status", "-published_at", "-id"], name="listings_lo_status_9f5a91_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lot',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='lot_quantity_positive'),
+            model_name="lot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gt", 0)), name="lot_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lot',
-            constraint=models.CheckConstraint(condition=models.Q(('pickup_by__gte', models.F('available_from'))), name='lot_dates_ordered'),
+            model_name="lot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("pickup_by__gte", models.F("available_from"))), name="lot_dates_ordered"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='savedsearchhit',
-            constraint=models.UniqueConstraint(fields=('saved_search', 'lot'), name='saved_search_hit_once'),
+            model_name="savedsearchhit",
+            constraint=models.UniqueConstraint(fields=("saved_search", "lot"), name="saved_search_hit_once"),
         ),
         migrations.AddConstraint(
-            model_name='wantedlisting',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='wanted_quantity_positive'),
+            model_name="wantedlisting",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gt", 0)), name="wanted_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wantedlisting',
-            constraint=models.CheckConstraint(condition=models.Q(('price_min__isnull', True), ('price_max__isnull', True), ('price_max__gte', models.F('price_min')), _connector='OR'), name='wanted_price_range_ordered'),
+            model_name="wantedlisting",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("price_min__isnull", True),
+                    ("price_max__isnull", True),
+                    ("price_max__gte", models.F("price_min")),
+                    _connector="OR",
+                ),
+                name="wanted_price_range_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wantedoffer',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0), ('unit_price__gt', 0)), name='offer_positive'),
+            model_name="wantedoffer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gt", 0), ("unit_price__gt", 0)), name="offer_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wantedoffer',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'open')), fields=('wanted', 'seller'), name='offer_one_open_per_seller'),
+            model_name="wantedoffer",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "open")),
+                fields=("wanted", "seller"),
+                name="offer_one_open_per_seller",
+            ),
         ),
     ]

@@ -346,3 +346,23 @@ def test_expiry_sweep(categories, seller):
     )
     assert lots_expire_sweep() == 1
     assert Lot.objects.get(pk=lot.pk).status == LotStatus.EXPIRED
+
+
+def test_an_expired_lot_can_be_relisted(api, categories, seller):
+    from listings.tasks import lots_expire_sweep
+
+    org, admin = seller
+    api.force_authenticate(admin)
+    lot_id = api.post("/api/v1/lots/", lot_payload(), format="json").json()["id"]
+    api.post(f"/api/v1/lots/{lot_id}/submit/")
+    assert api.post(f"/api/v1/lots/{lot_id}/relist/").status_code == 409  # only expired lots
+    today = timezone.localdate()
+    Lot.objects.filter(pk=lot_id).update(
+        available_from=today - timedelta(days=9), pickup_by=today - timedelta(days=1)
+    )
+    lots_expire_sweep()
+    body = api.post(f"/api/v1/lots/{lot_id}/relist/").json()
+    assert body["status"] == "draft"
+    new_dates = {"available_from": today.isoformat(), "pickup_by": (today + timedelta(days=20)).isoformat()}
+    assert api.patch(f"/api/v1/lots/{lot_id}/", new_dates, format="json").status_code == 200
+    assert api.post(f"/api/v1/lots/{lot_id}/submit/").json()["status"] == "published"
