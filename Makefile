@@ -43,6 +43,7 @@ install: $(STAMP) frontend $(MO)
 run: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py demo_load
+	DEBUG=1 $(PY) manage.py search_rebuild
 	@echo ""
 	@echo "  再生资源交易市场 → http://$(HOST):$(PORT)/   (operators: http://$(HOST):$(PORT)/admin/)"
 	@echo ""
