@@ -273,7 +273,9 @@ def _search_errors_apply(form: LotSearchForm, exc: ValidationError) -> None:
             else:
                 label = PARAM_LABELS.get(name, name or "")
                 text = " ".join(error.messages)
-                form.add_error(None, f"{label}：{text}" if label else text)
+                form.add_error(
+                    None, _("%(label)s：%(text)s") % {"label": label, "text": text} if label else text
+                )
 
 
 def _search_page(request, data: QueryDict, *, saved_form=None, status=200):
@@ -613,7 +615,7 @@ def lot_media_add(request, pk):
                 )
             except ValidationError as exc:
                 for message in exc.messages:
-                    form.add_error("file", f"{upload.name}：{message}")
+                    form.add_error("file", _("%(label)s：%(text)s") % {"label": upload.name, "text": message})
             else:
                 added += 1
         if added:

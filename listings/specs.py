@@ -28,6 +28,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 FIELD_TYPES = ("number", "integer", "choice", "text", "bool")
@@ -144,8 +145,19 @@ def _limit(value, field) -> str:
     return f"{value} {unit}" if unit else f"{value}"
 
 
+def _english() -> bool:
+    return (get_language() or "").startswith("en")
+
+
+def _label(field) -> str:
+    """The field's label in the active language (the schema holds Chinese and English)."""
+    if _english() and field.get("label_en"):
+        return field["label_en"]
+    return field.get("label") or field["key"]
+
+
 def _error(field, code: str, message: str, **params) -> ValidationError:
-    return ValidationError(message % {"label": field.get("label") or field["key"], **params}, code=code)
+    return ValidationError(message % {"label": _label(field), **params}, code=code)
 
 
 def _clean_number(field, value):
@@ -204,7 +216,10 @@ def _clean_choice(field, value):
         for choice in field["choices"]:
             if value == choice[0]:
                 return value
-    labels = "、".join(choice[1] for choice in field["choices"])
+    english = _english()
+    labels = _("、").join(
+        (choice[2] if english and len(choice) > 2 else choice[1]) for choice in field["choices"]
+    )
     raise _error(field, "spec_choice", _("%(label)s 只能选择：%(choices)s。"), choices=labels)
 
 

@@ -170,3 +170,28 @@ def test_api_validation_error_follows_accept_language(client):
     body = response.json()
     assert body["code"] == "invalid_credentials"
     assert body["message"] == "Incorrect email or password."
+
+
+def test_amounts_have_thousands_separators_in_chinese():
+    from decimal import Decimal
+
+    from django.template import Context, Template
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        assert Template('{{ v|floatformat:"2g" }}').render(Context({"v": Decimal("69332")})) == "69,332.00"
+
+
+def test_spec_errors_use_the_english_label_in_english():
+    from django.core.exceptions import ValidationError
+    from django.utils import translation
+
+    from listings.specs import specs_validate
+
+    schema = [
+        {"key": "fe_pct", "label": "铁含量", "label_en": "Fe content", "type": "number", "min": 0, "max": 100}
+    ]
+    for language, label in (("en", "Fe content"), ("zh-hans", "铁含量")):
+        with translation.override(language), pytest.raises(ValidationError) as exc:
+            specs_validate(schema, {"fe_pct": 120})
+        assert label in exc.value.error_dict["specs.fe_pct"][0].messages[0]

@@ -377,7 +377,7 @@ def test_search_results_show_thumbnail_price_and_countdown(client, categories, s
     page = html(client.get("/lots/"))
     media = lot.media.get()
     assert f"/api/v1/lots/{lot.pk}/media/{media.pk}/file/?thumbnail=1" in page
-    assert "¥2450.00" in page and "竞价" in page
+    assert "¥2,450.00" in page and "竞价" in page
     assert f'data-deadline="{int(closes.timestamp())}"' in page
     assert "重型废钢 300 吨" not in page  # the draft is not found
 
@@ -547,7 +547,7 @@ def test_recycler_posts_wanted_and_a_seller_offers(client, categories, seller, r
     assert (wanted.buyer, wanted.region_id) == (buyer_org, "130000")
 
     page = html(client.get("/wanted/"))
-    assert "求购重型废钢 1000 吨" in page and "¥2300.00–¥2500.00" in page
+    assert "求购重型废钢 1000 吨" in page and "¥2,300.00–¥2,500.00" in page
     assert "提交报价" not in page  # the buyer cannot offer
     assert "求购重型废钢" not in html(client.get("/wanted/", {"region": "320000"}))
     assert "求购重型废钢" in html(client.get("/wanted/", {"category": "zz"}))
@@ -565,7 +565,7 @@ def test_recycler_posts_wanted_and_a_seller_offers(client, categories, seller, r
     offer = WantedOffer.objects.get()
     assert (offer.seller, offer.unit_price) == (seller_org, 2450)
     page = html(client.get(f"/wanted/{wanted.pk}/"))
-    assert "您已报价" in page and "¥2450.00" in page
+    assert "您已报价" in page and "¥2,450.00" in page
     response = client.post(f"/wanted/{wanted.pk}/offers/", {"quantity": "100", "unit_price": "2400"})
     assert response.status_code == 400 and "您已对该求购信息报价" in html(response)
 
