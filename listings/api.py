@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from listings import selectors, services
 from listings.models import Category, Lot, LotMedia, MediaKind, Packaging, Unit, WantedListing
-from market.accounts.models import Organisation
-from market.accounts.selectors import membership_acting, membership_of
+from market.accounts.api import acting_organisation as _acting_organisation
+from market.accounts.selectors import membership_of
 from market.core.audit import client_ip
 from market.core.drf import DomainError
 from market.core.regions import region_code_prefix
@@ -221,21 +221,6 @@ class SavedSearchSerializer(serializers.Serializer):
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _acting_organisation(request, organisation_id=None) -> Organisation:
-    """The organisation the caller acts for: the one named, or their only/chosen one."""
-    if organisation_id:
-        membership = membership_of(request.user, int(organisation_id))
-        if membership is None:
-            raise DomainError(_("您不是该单位的成员。"), code="not_member", status_code=403)
-        return membership.organisation
-    from market.accounts.middleware import SESSION_KEY
-
-    membership = membership_acting(user=request.user, organisation_id=request.session.get(SESSION_KEY))
-    if membership is None:
-        raise DomainError(_("请先登记或加入一个单位。"), code="no_organisation", status_code=403)
-    return membership.organisation
 
 
 def _lot(request, pk) -> Lot:

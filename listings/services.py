@@ -259,7 +259,7 @@ def lot_update(*, actor, lot: Lot, ip=None, **changes) -> Lot:
 def _lot_move(lot: Lot, to: str, *, actor, action: str, reason: str = "", ip=None) -> Lot:
     lot.status_changed_at = timezone.now()
     extra = ["status_changed_at", "status_reason"]
-    lot.status_reason = reason if to in (LotStatus.DRAFT, LotStatus.WITHDRAWN) else ""
+    lot.status_reason = reason if to in (LotStatus.DRAFT, LotStatus.WITHDRAWN, LotStatus.EXPIRED) else ""
     if to == LotStatus.PUBLISHED:
         lot.published_at = lot.status_changed_at
         extra.append("published_at")
@@ -395,6 +395,35 @@ def lot_expire(*, lot_id: int) -> bool:
         _lot_move(lot, LotStatus.EXPIRED, actor=None, action="lot.expire", reason=_("超过最迟提货日期"))
         _after_commit_index(lot.pk)
     return True
+
+
+# --- market state written by trading --------------------------------------------------------
+
+LOT_MARKET_FIELDS = ("trade_mode", "current_price", "closes_at", "bid_count", "sequence")
+
+
+def lot_market_update(*, lot_id: int, reindex: bool = False, **fields) -> None:
+    """Trading writes a lot's denormalised market state (trade mode, current price, closes at, bid
+    count, sequence) here, in its own transaction, under its own lock of the sale."""
+    unknown = set(fields) - set(LOT_MARKET_FIELDS)
+    if unknown:
+        raise TypeError(f"not market fields: {sorted(unknown)}")
+    Lot.objects.filter(pk=lot_id).update(**fields, updated_at=timezone.now())
+    if reindex:
+        _after_commit_index(lot_id)
+
+
+def lot_trading_end(*, lot_id: int, sold: bool, reason: str = "") -> Lot | None:
+    """A sale ended: a sold lot closes; an unsold one expires, so its seller may relist it."""
+    lot = Lot.objects.select_for_update().filter(pk=lot_id).first()
+    if lot is None or lot.status != LotStatus.PUBLISHED:
+        return lot
+    if sold:
+        _lot_move(lot, LotStatus.CLOSED, actor=None, action="lot.close", reason=reason)
+    else:
+        _lot_move(lot, LotStatus.EXPIRED, actor=None, action="lot.unsold", reason=reason)
+    _after_commit_index(lot.pk)
+    return lot
 
 
 # --- media ----------------------------------------------------------------------------------
@@ -621,6 +650,30 @@ def offer_create(
         % {"title": wanted.title, "price": price, "unit": wanted.get_unit_display()},
         url=reverse("frontend:wanted_detail", args=[wanted.pk]),
     )
+    return offer
+
+
+def wanted_offer_accept(*, actor, offer: WantedOffer, ip=None) -> WantedOffer:
+    """The recycler accepts a seller's offer: the offer is accepted, the others declined and the
+    wanted listing closed. Call inside the transaction that records the award (trading does)."""
+    buyer_require(actor, offer.wanted.buyer)
+    wanted = WantedListing.objects.select_for_update().get(pk=offer.wanted_id)
+    offer = WantedOffer.objects.select_for_update().get(pk=offer.pk)
+    if wanted.status != WantedStatus.OPEN:
+        raise ValidationError(_("该求购信息已结束。"), code="not_open")
+    if offer.status != OfferStatus.OPEN:
+        raise ValidationError(
+            _("该报价已是“%(status)s”状态。") % {"status": offer.get_status_display()}, code="offer_not_open"
+        )
+    offer.status = OfferStatus.ACCEPTED
+    offer.save(update_fields=["status"])
+    wanted.offers.filter(status=OfferStatus.OPEN).exclude(pk=offer.pk).update(status=OfferStatus.DECLINED)
+    wanted.status = WantedStatus.CLOSED
+    wanted.save(update_fields=["status"])
+    audit_record(
+        actor=actor, action="wanted.accept", target=wanted, from_state="open", to_state="closed", ip=ip,
+        data={"offer": offer.pk},
+    )  # fmt: skip
     return offer
 
 

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("market.core.api_urls")),
     path("", include("market.accounts.api_urls")),
     path("", include("listings.api_urls")),
+    path("", include("market.trading.api_urls")),
 ]

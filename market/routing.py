@@ -3,7 +3,9 @@
 from django.urls import path
 
 from market.accounts.consumers import NotificationConsumer
+from market.trading.consumers import LotConsumer
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),
+    path("ws/lots/<int:pk>/", LotConsumer.as_asgi()),
 ]

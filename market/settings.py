@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "market.accounts",
     "listings",
     "pricing",
+    "market.trading",
     "frontend",
 ]
 
@@ -181,6 +182,10 @@ CELERY_BEAT_SCHEDULE = {
     "lots-expire-sweep": {
         "task": "listings.tasks.lots_expire_sweep",
         "schedule": timedelta(minutes=30),
+    },
+    "sales-close-sweep": {
+        "task": "market.trading.tasks.sales_close_sweep",
+        "schedule": timedelta(seconds=env_int("TRADING_SWEEP_S", 30)),
     },
     "lots-search-reconcile": {
         "task": "listings.search.tasks.lots_reconcile",
@@ -346,3 +351,8 @@ LICENCE_EXPIRY_WARNING_DAYS = env_int("LICENCE_EXPIRY_WARNING_DAYS", 30)
 LOTS_AUTO_PUBLISH = env_bool("LOTS_AUTO_PUBLISH", True)
 LOT_MEDIA_MAX_BYTES = env_int("LOT_MEDIA_MAX_BYTES", 10 * 1024 * 1024)
 SAVED_SEARCHES_MAX = env_int("SAVED_SEARCHES_MAX", 20)
+# Trading: the default cap on soft-close extensions (seconds past the planned end) when the seller
+# sets none; how far ahead the sweeper schedules an exact close; when bidders hear "closing soon".
+TRADING_MAX_EXTENSION_S = env_int("TRADING_MAX_EXTENSION_S", 3600)
+TRADING_CLOSE_LOOKAHEAD_S = env_int("TRADING_CLOSE_LOOKAHEAD_S", 90)
+TRADING_CLOSING_WARNING_S = env_int("TRADING_CLOSING_WARNING_S", 15 * 60)

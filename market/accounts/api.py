@@ -34,6 +34,7 @@ from market.accounts.selectors import (
     invitations_open_for,
     licences_of,
     licences_public,
+    membership_acting,
     membership_of,
     memberships_of,
     organisation_invitations_open,
@@ -571,3 +572,21 @@ class LicenceDecisionView(APIView):
             actor=request.user, licence=licence, ip=client_ip(request), **data.validated_data
         )
         return Response(LicenceSerializer(licence, context={"request": request}).data)
+
+
+# --- helpers for every app's api.py ---------------------------------------------------------
+
+
+def acting_organisation(request, organisation_id=None) -> Organisation:
+    """The organisation the caller acts for: the one named, or their only/chosen one."""
+    if organisation_id:
+        membership = membership_of(request.user, int(organisation_id))
+        if membership is None:
+            raise DomainError(_("您不是该单位的成员。"), code="not_member", status_code=403)
+        return membership.organisation
+    from market.accounts.middleware import SESSION_KEY
+
+    membership = membership_acting(user=request.user, organisation_id=request.session.get(SESSION_KEY))
+    if membership is None:
+        raise DomainError(_("请先登记或加入一个单位。"), code="no_organisation", status_code=403)
+    return membership.organisation

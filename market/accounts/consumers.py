@@ -30,5 +30,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
                 "title": event["title"],
                 "body": event.get("body", ""),
                 "url": event.get("url", ""),
+                "kind": event.get("kind", ""),
+                "unread": event.get("unread"),
             }
         )
+
+    async def unread(self, event):
+        await self.send_json({"type": "unread", "unread": event["unread"]})

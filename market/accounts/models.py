@@ -6,6 +6,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -112,6 +113,14 @@ class Organisation(models.Model):
     )
     status_reason = models.TextField(_("审核意见"), blank=True)
     status_changed_at = models.DateTimeField(_("状态变更时间"), null=True, blank=True)
+    credit_score = models.PositiveSmallIntegerField(
+        _("信用分"),
+        default=80,
+        validators=[MaxValueValidator(100)],
+        help_text=_("0–100。卖方可以要求竞买人达到最低信用分。"),
+    )
+    blacklisted_at = models.DateTimeField(_("列入黑名单时间"), null=True, blank=True)
+    blacklist_reason = models.TextField(_("黑名单原因"), blank=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -136,6 +145,10 @@ class Organisation(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.status == VerificationStatus.VERIFIED
+
+    @property
+    def is_blacklisted(self) -> bool:
+        return self.blacklisted_at is not None
 
     @property
     def is_generator(self) -> bool:

@@ -305,6 +305,38 @@ def organisation_decide(
     return organisation
 
 
+def organisation_blacklist(*, actor, organisation: Organisation, blacklist: bool, reason: str = "", ip=None):
+    """An operator puts an organisation on the trading blacklist (it may no longer bid or buy) or
+    takes it off. Both need a reason, recorded in the audit log with who, when and from where."""
+    _require_operator(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ValidationError(_("请填写原因。"), code="required")})
+    with transaction.atomic():
+        organisation = Organisation.objects.select_for_update().get(pk=organisation.pk)
+        if blacklist == organisation.is_blacklisted:
+            raise ValidationError(
+                _("该单位已在黑名单中。") if blacklist else _("该单位不在黑名单中。"), code="no_change"
+            )
+        organisation.blacklisted_at = timezone.now() if blacklist else None
+        organisation.blacklist_reason = reason if blacklist else ""
+        organisation.save(update_fields=["blacklisted_at", "blacklist_reason"])
+        audit_record(
+            actor=actor,
+            action="organisation.blacklist" if blacklist else "organisation.unblacklist",
+            target=organisation,
+            reason=reason,
+            ip=ip,
+        )
+    notify_users(
+        _member_user_ids(organisation),
+        title=(_("您的单位已被列入交易黑名单：%(reason)s") if blacklist else _("您的单位已移出交易黑名单。"))
+        % {"reason": reason},
+        url=reverse("frontend:organisation", args=[organisation.pk]),
+    )
+    return organisation
+
+
 # --- members and invitations ----------------------------------------------------------------
 
 

@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 
 from market.core import selectors as core_selectors
 from market.core.drf import DomainError, Pagination, exception_handler  # noqa: F401  (re-exported)
-from market.core.models import Region, RegionLevel
+from market.core.models import Notification, Region, RegionLevel
+from market.core.notify import notifications_mark_read, notifications_of, notifications_unread_counts
 
 REFERENCE_MAX_AGE = 3600  # seconds; the data changes only with a migration
 
@@ -181,3 +182,50 @@ class EconomicZoneListView(_ReferenceView):
     )
     def get(self, request):
         return Response(EconomicZoneSerializer(core_selectors.economic_zones(), many=True).data)
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "title", "body", "url", "kind", "created_at", "read_at"]
+        read_only_fields = fields
+
+
+class NotificationReadSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Notifications to mark read (all if omitted)",
+    )
+
+
+class NotificationListView(APIView):
+    """Your notifications, newest first, with the unread count (``?unread=1`` for unread only)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=NotificationSerializer(many=True), operation_id="notifications_list")
+    def get(self, request):
+        qs = notifications_of(request.user)
+        if request.query_params.get("unread") in ("1", "true"):
+            qs = qs.filter(read_at__isnull=True)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        response = paginator.get_paginated_response(NotificationSerializer(page, many=True).data)
+        response.data["unread"] = notifications_unread_counts([request.user.pk])[request.user.pk]
+        return response
+
+
+class NotificationReadView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=NotificationReadSerializer, responses=dict, operation_id="notifications_read")
+    def post(self, request):
+        data = NotificationReadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changed = notifications_mark_read(request.user, data.validated_data.get("ids"))
+        unread = notifications_unread_counts([request.user.pk])[request.user.pk]
+        return Response({"marked": changed, "unread": unread})

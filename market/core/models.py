@@ -178,3 +178,51 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit entries are append-only")
+
+
+class Notification(models.Model):
+    """A message to one user: shown live, kept for the bell's unread count and the list."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    title = models.CharField(_("标题"), max_length=255)
+    body = models.TextField(_("内容"), blank=True)
+    url = models.CharField(_("链接"), max_length=500, blank=True)
+    kind = models.CharField(_("类型"), max_length=32, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+    read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("站内通知")
+        verbose_name_plural = _("站内通知")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(
+                fields=["user"], condition=models.Q(read_at__isnull=True), name="notification_unread"
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a request sent with an ``Idempotency-Key`` header, replayed to retries.
+
+    The row is inserted in the same transaction as the work it guards, under a unique constraint,
+    so a concurrent retry waits for the first request to commit and then reads its answer.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    scope = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once")]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"

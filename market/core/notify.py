@@ -1,23 +1,44 @@
-"""Telling people that something happened: a live message to their open pages and an email.
+"""Telling people that something happened: a stored notification (the bell and its list), a live
+message to their open pages and an email.
 
-Both are side effects, so both run only after the current transaction commits.
+The rows are written in the caller's transaction, so a rolled-back action tells nobody; the live
+message and the email are side effects and run only after the transaction commits.
 """
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.utils import timezone
 
+from market.core.models import Notification
 from market.core.realtime import publish, user_group
 
 
-def notify_users(user_ids, *, title: str, body: str = "", url: str = "", email: bool = True) -> None:
+def notify_users(
+    user_ids, *, title: str, body: str = "", url: str = "", email: bool = True, kind: str = ""
+) -> None:
     ids = sorted({int(i) for i in user_ids})
     if not ids:
         return
-    title, body, url = str(title), str(body), str(url)
+    title, body, url = str(title)[:255], str(body), str(url)[:500]
+    Notification.objects.bulk_create(
+        [Notification(user_id=uid, title=title, body=body, url=url, kind=kind) for uid in ids]
+    )
 
     def _send():
+        unread = notifications_unread_counts(ids)
         for uid in ids:
-            publish(user_group(uid), {"type": "notify", "title": title, "body": body, "url": url})
+            publish(
+                user_group(uid),
+                {
+                    "type": "notify",
+                    "title": title,
+                    "body": body,
+                    "url": url,
+                    "kind": kind,
+                    "unread": unread[uid],
+                },
+            )
         if email:
             from market.core.tasks import email_send
 
@@ -25,3 +46,31 @@ def notify_users(user_ids, *, title: str, body: str = "", url: str = "", email: 
             email_send.delay(user_ids=ids, subject=title, body=f"{body}\n\n{link}".strip())
 
     transaction.on_commit(_send)
+
+
+def notifications_unread_counts(user_ids) -> dict[int, int]:
+    counts = dict.fromkeys(user_ids, 0)
+    rows = (
+        Notification.objects.filter(user_id__in=list(user_ids), read_at__isnull=True)
+        .values_list("user_id")
+        .order_by()
+        .annotate(n=Count("pk"))
+    )
+    counts.update(dict(rows))
+    return counts
+
+
+def notifications_of(user) -> QuerySet[Notification]:
+    return Notification.objects.filter(user=user)
+
+
+def notifications_mark_read(user, ids=None) -> int:
+    """Mark the user's notifications read (all, or those ``ids``); returns how many changed."""
+    qs = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    changed = qs.update(read_at=timezone.now())
+    if changed:
+        unread = notifications_unread_counts([user.pk])[user.pk]
+        transaction.on_commit(lambda: publish(user_group(user.pk), {"type": "unread", "unread": unread}))
+    return changed

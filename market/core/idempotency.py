@@ -1,0 +1,83 @@
+"""``Idempotency-Key``: a retried POST gets the first answer and creates nothing new.
+
+The key's row is inserted in the same transaction as the work, under a unique constraint on
+(user, key). A retry that arrives while the first request is still running waits on that index
+until the first commits, then reads and replays its answer. Answers that are refusals (4xx) are kept
+too, so a retry is told the same thing; a 5xx is not kept, so the request may be tried again.
+"""
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from rest_framework import status
+from rest_framework.response import Response
+
+from market.core.drf import DomainError, exception_handler
+from market.core.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+MAX_KEY = 255
+
+
+def _request_hash(request) -> str:
+    try:
+        body = json.dumps(request.data, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        body = repr(request.data)
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def _replay(record: IdempotencyKey, request_hash: str) -> Response:
+    if record.request_hash != request_hash:
+        raise DomainError(
+            _("这个 Idempotency-Key 已用于另一个请求，请为新请求生成新的键。"),
+            code="idempotency_key_reused",
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    response = Response(record.response, status=record.status_code)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(request, work, *, context=None) -> Response:
+    """Run ``work()`` (which returns a DRF Response or raises) at most once per key and user."""
+    key = (request.headers.get(HEADER) or "").strip()
+    if not key or not request.user.is_authenticated:
+        return work()
+    if len(key) > MAX_KEY:
+        raise DomainError(
+            _("Idempotency-Key 不能超过 %(n)s 个字符。") % {"n": MAX_KEY}, code="idempotency_key_invalid"
+        )
+    request_hash = _request_hash(request)
+    existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+    if existing is not None:
+        return _replay(existing, request_hash)
+    try:
+        with transaction.atomic():
+            with transaction.atomic():  # a savepoint: a duplicate key fails here, before any work
+                record = IdempotencyKey.objects.create(
+                    user=request.user, key=key, scope=f"{request.method} {request.path}"[:255],
+                    request_hash=request_hash,
+                )  # fmt: skip
+            try:
+                with transaction.atomic():
+                    response = work()
+            except Exception as exc:
+                response = exception_handler(exc, context or {"request": request})
+                if response is None:  # not a refusal: let it fail as a 5xx and keep nothing
+                    raise
+            if response.status_code >= 500:
+                transaction.set_rollback(True)
+                return response
+            record.status_code = response.status_code
+            record.response = json.loads(json.dumps(response.data, default=str))
+            record.save(update_fields=["status_code", "response"])
+    except IntegrityError:
+        # A request with the same key committed first (we waited for it on the unique index).
+        existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+        if existing is None:
+            raise
+        return _replay(existing, request_hash)
+    return response

@@ -1,0 +1,58 @@
+"""``/ws/lots/{id}/``: a lot's live trading state.
+
+On connect the client gets a snapshot (state, sequence number, server time, and its own part:
+label, rank, deposit); then one message per change, each with the sequence number, so a client
+that sees a gap refetches ``GET /api/v1/lots/{id}/state/``. A sealed tender publishes counts only.
+Private messages (outbid, your proxy bid was used, you won) go to the user's own notification
+socket, never to the lot's group.
+"""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from listings.selectors import lot_visible_get
+
+
+@database_sync_to_async
+def _snapshot(user, lot_id: int):
+    from market.accounts.selectors import membership_acting
+    from market.trading.selectors import sale_current, sale_state_for
+
+    lot = lot_visible_get(user, lot_id)
+    if lot is None:
+        return None, False
+    sale = sale_current(lot.pk)
+    org = None
+    if user is not None and user.is_authenticated:
+        membership = membership_acting(user=user)
+        org = membership.organisation if membership else None
+    return (sale_state_for(sale, org) if sale else None), True
+
+
+class LotConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.lot_id = int(self.scope["url_route"]["kwargs"]["pk"])
+        self.group = None
+        state, visible = await _snapshot(self.scope.get("user"), self.lot_id)
+        if not visible:
+            await self.close(code=4404)
+            return
+        self.group = f"lot.{self.lot_id}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "snapshot", "state": state})
+
+    async def disconnect(self, code):
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        kind = content.get("type")
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "snapshot":  # a client that saw a gap asks again
+            state, _visible = await _snapshot(self.scope.get("user"), self.lot_id)
+            await self.send_json({"type": "snapshot", "state": state})
+
+    async def lot_state(self, event):
+        await self.send_json({"type": "state", "event": event.get("event", "state"), "state": event["state"]})

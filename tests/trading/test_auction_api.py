@@ -1,0 +1,349 @@
+"""Live auctions through /api/v1/: proxy bids, refusals with codes, soft close, idempotent retries,
+eligibility, deposits, buy-now and the close."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from listings.models import Lot, LotStatus
+from market.accounts.models import Licence, LicenceKind, LicenceStatus, MemberRole, VerificationStatus
+from market.core.models import AuditEntry, IdempotencyKey, Notification
+from market.trading import services
+from market.trading.models import Award, Bid, Deposit, DepositStatus, Sale, SaleStatus
+from tests.factories import make_member, make_user
+from tests.trading.conftest import make_party, published_lot
+
+pytestmark = pytest.mark.django_db
+
+
+def close_now(sale: Sale) -> str:
+    now = timezone.now()
+    Sale.objects.filter(pk=sale.pk).update(
+        starts_at=now - timedelta(hours=1), closes_at=now - timedelta(seconds=1)
+    )
+    return services.sale_close(sale_id=sale.pk)
+
+
+def test_proxy_bidding_answers_a_challenger_and_the_history_shows_labels_not_names(floor):
+    a, b = floor.buyers[:2]
+    floor.sale()
+    r = a.bid(floor.lot, 2000, maximum=2500)
+    assert r.status_code == 201, r.json()
+    assert r.json()["you"]["leading"] is True and r.json()["current_price"] == "2000.00"
+
+    r = b.bid(floor.lot, 2010)
+    assert r.status_code == 201
+    state = r.json()
+    # A's proxy answers at once: B is beaten by one increment and told so
+    assert state["current_price"] == "2020.00" and state["you"]["leading"] is False
+    assert state["you"]["rank"] == 2 and state["leader"] == "竞买人 A" and state["minimum_next"] == "2030.00"
+
+    history = b.client.get(f"/api/v1/lots/{floor.lot.pk}/bids/").json()["results"]
+    assert [(h["bidder"], h["amount"], h["kind"]) for h in history] == [
+        ("竞买人 A", "2020.00", "proxy"),
+        ("竞买人 B", "2010.00", "manual"),
+        ("竞买人 A", "2000.00", "manual"),
+    ]
+    assert all(h["maximum"] is None for h in history)  # nobody sees another's maximum
+    assert "回收利用" not in str(history)
+    own = a.client.get(f"/api/v1/lots/{floor.lot.pk}/bids/").json()["results"]
+    assert own[-1]["maximum"] == "2500.00" and own[-1]["mine"] is True
+
+    # B outbids A's maximum: A's proxy is spent, B leads one increment above it, A is notified
+    r = b.bid(floor.lot, 2030, maximum=3000)
+    assert r.json()["current_price"] == "2510.00" and r.json()["you"]["leading"] is True
+    floor.lot.refresh_from_db()
+    assert floor.lot.current_price == Decimal("2510.00") and floor.lot.bid_count == 5
+    outbid = Notification.objects.filter(user=a.user, kind="outbid").get()
+    assert "2,510" in outbid.title or "2510" in outbid.title
+
+
+def test_refusals_carry_a_code_and_a_message(floor):
+    a, b = floor.buyers[:2]
+    floor.sale()
+    assert a.bid(floor.lot, 2000).status_code == 201
+    r = b.bid(floor.lot, 2005)
+    assert r.status_code == 400 and r.json()["code"] == "bid_too_low"
+    assert "2,010" in r.json()["message"] or "2010" in r.json()["message"]
+    r = a.bid(floor.lot, 2000)  # the leader may only raise its own maximum
+    assert r.status_code == 400 and r.json()["code"] == "already_leading"
+    r = b.bid(floor.lot, 2100, maximum=2050)
+    assert r.status_code == 400 and r.json()["code"] == "maximum_below_amount"
+    r = b.bid(floor.lot, "abc")
+    assert r.status_code == 400 and "amount" in r.json()["fields"]
+    assert Bid.objects.count() == 1  # nothing half-saved
+
+
+def test_a_sale_not_started_or_past_its_end_refuses_bids(floor):
+    a = floor.buyers[0]
+    sale = floor.sale(
+        starts_at=timezone.now() + timedelta(minutes=10), ends_at=timezone.now() + timedelta(hours=2)
+    )
+    r = a.bid(floor.lot, 2000)
+    assert r.status_code == 409 and r.json()["code"] == "auction_not_started"
+    Sale.objects.filter(pk=sale.pk).update(
+        starts_at=timezone.now() - timedelta(hours=2), closes_at=timezone.now() - timedelta(seconds=1)
+    )
+    r = a.bid(floor.lot, 2000)
+    assert r.status_code == 409 and r.json()["code"] == "auction_closed"
+
+
+def test_a_bid_in_the_last_minutes_extends_the_close_up_to_the_cap(floor):
+    a, b = floor.buyers[:2]
+    end = timezone.now() + timedelta(minutes=2)
+    sale = floor.sale(ends_at=end, max_closes_at=end + timedelta(minutes=6))
+    r = a.bid(floor.lot, 2000)
+    extended = timezone.datetime.fromisoformat(r.json()["closes_at"])
+    assert extended > end and r.json()["extended"] is True
+    assert abs((extended - timezone.now()).total_seconds() - 300) < 30  # five minutes after the bid
+    assert AuditEntry.objects.filter(action="sale.extend", target_id=str(sale.pk)).exists()
+    # at the cap: a late bid still counts but moves the end no further
+    Sale.objects.filter(pk=sale.pk).update(max_closes_at=extended)
+    assert b.bid(floor.lot, 2010).status_code == 201
+    sale.refresh_from_db()
+    assert sale.closes_at == sale.max_closes_at == extended
+
+
+def test_a_retried_bid_with_the_same_idempotency_key_is_answered_once(floor):
+    a = floor.buyers[0]
+    floor.sale()
+    first = a.bid(floor.lot, 2000, key="bid-7f3a")
+    again = a.bid(floor.lot, 2000, key="bid-7f3a")
+    assert first.status_code == again.status_code == 201
+    assert again.json()["sequence"] == first.json()["sequence"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert Bid.objects.count() == 1
+    # a refusal is remembered too, and a key reused for another request is refused
+    low = a.bid(floor.lot, 1, key="bid-low")
+    assert low.status_code == 400 and a.bid(floor.lot, 1, key="bid-low").json() == low.json()
+    reused = a.bid(floor.lot, 2500, key="bid-7f3a")
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+    assert IdempotencyKey.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "status"),
+    [
+        ("own_lot", "own_lot", 403),
+        ("generator", "not_eligible", 403),
+        ("unverified", "not_eligible", 403),
+        ("suspended", "not_eligible", 403),
+        ("blacklisted", "blacklisted", 403),
+        ("province", "province_restricted", 403),
+        ("credit", "credit_too_low", 403),
+    ],
+)
+def test_ineligible_bidders_are_refused_on_the_server(floor, case, code, status):
+    floor.sale(allowed_provinces=["320000", "130000"], min_credit_score=60)
+    party = make_party()
+    if case == "own_lot":  # a generator that also recycles bids on its own lot
+        party = floor.seller
+        party.org.role = "both"
+        party.org.save()
+    elif case == "generator":
+        party = make_party(role="generator")
+    elif case == "unverified":
+        party = make_party(status=VerificationStatus.PENDING)
+    elif case == "suspended":
+        party = make_party(status=VerificationStatus.SUSPENDED)
+    elif case == "blacklisted":
+        party.org.blacklisted_at = timezone.now()
+        party.org.save()
+    elif case == "province":
+        party = make_party(region="440305")  # 深圳市南山区
+    elif case == "credit":
+        party.org.credit_score = 40
+        party.org.save()
+    r = party.bid(floor.lot, 2000)
+    assert r.status_code == status and r.json()["code"] == code, r.json()
+    assert r.json()["message"]
+    assert not Bid.objects.exists()
+
+
+def test_a_viewer_member_cannot_bid(floor):
+    party = floor.buyers[0]
+    viewer = make_user()
+    make_member(party.org, role=MemberRole.VIEWER, user=viewer)
+    party.client.force_authenticate(viewer)
+    floor.sale()
+    assert party.bid(floor.lot, 2000).status_code == 403
+
+
+def test_a_hazardous_lot_needs_a_licence_covering_its_class_on_the_pickup_date(floor):
+    lot = published_lot(
+        floor.seller.org, category="batteries.lead_acid", quantity="30", title="废铅酸蓄电池 30 吨"
+    )
+    floor.sale(lot=lot, start_price="8000")
+    bidder = floor.buyers[0]
+    r = bidder.bid(lot, 8000)
+    assert r.status_code == 403 and r.json()["code"] == "licence_missing" and "HW31" in r.json()["message"]
+    today = timezone.localdate()
+    licence = Licence.objects.create(
+        organisation=bidder.org, kind=LicenceKind.HAZARDOUS_WASTE, number="JS-HW-0001", issuer="江苏省生态环境厅",
+        valid_from=today - timedelta(days=300), valid_to=today + timedelta(days=10), hw_codes=["HW31"],
+        status=LicenceStatus.VERIFIED,
+    )  # fmt: skip
+    r = bidder.bid(lot, 8000)
+    assert r.status_code == 403, "expires before the pickup date"
+    licence.valid_to = today + timedelta(days=365)
+    licence.save()
+    assert bidder.bid(lot, 8000).status_code == 201
+
+
+def test_a_deposit_must_be_confirmed_before_bidding_and_losers_get_it_back(floor, operator):
+    a, b = floor.buyers[:2]
+    sale = floor.sale(deposit_amount="50000")
+    r = a.bid(floor.lot, 2000)
+    assert r.status_code == 403 and r.json()["code"] == "deposit_required" and "50,000" in r.json()["message"]
+    deposits = {}
+    for party in (a, b):
+        r = party.client.post("/api/v1/deposits/", {"lot": floor.lot.pk}, format="json")
+        assert (
+            r.status_code == 201
+            and r.json()["status"] == "pending"
+            and r.json()["reference"].startswith("BZJ")
+        )
+        deposits[party.org.pk] = r.json()["id"]
+    assert a.bid(floor.lot, 2000).json()["code"] == "deposit_required"  # pending is not paid
+    r = a.client.post(f"/api/v1/deposits/{deposits[a.org.pk]}/confirm/", {}, format="json")
+    assert r.status_code == 403  # only an operator confirms money arriving
+    ops = a.client.__class__()
+    ops.force_authenticate(operator)
+    for party in (a, b):
+        r = ops.post(
+            f"/api/v1/deposits/{deposits[party.org.pk]}/confirm/", {"reference": "ICBC-889"}, format="json"
+        )
+        assert r.status_code == 200 and r.json()["status"] == "paid"
+    assert a.bid(floor.lot, 2000).status_code == 201
+    assert b.bid(floor.lot, 2010, maximum=2100).status_code == 201
+    assert close_now(sale) == "closed"
+    assert Deposit.objects.get(pk=deposits[a.org.pk]).status == DepositStatus.RELEASED
+    assert (
+        Deposit.objects.get(pk=deposits[b.org.pk]).status == DepositStatus.PAID
+    )  # the deal applies the winner's
+    assert Award.objects.get().buyer == b.org
+
+
+def test_close_awards_the_leader_once_and_closes_the_lot(floor):
+    a, b = floor.buyers[:2]
+    sale = floor.sale()
+    a.bid(floor.lot, 2000, maximum=2400)
+    b.bid(floor.lot, 2100)
+    assert services.sale_close(sale_id=sale.pk) == "not_due"
+    assert close_now(sale) == "closed"
+    assert services.sale_close(sale_id=sale.pk) == "already"
+    award = Award.objects.get()
+    assert (award.buyer, award.unit_price, award.quantity) == (a.org, Decimal("2110.00"), Decimal("500.000"))
+    assert award.amount == Decimal("1055000.00")
+    floor.lot.refresh_from_db()
+    sale.refresh_from_db()
+    assert floor.lot.status == LotStatus.CLOSED and sale.status == SaleStatus.CLOSED
+    assert Notification.objects.filter(user=a.user, kind="won").exists()
+    assert Notification.objects.filter(user=b.user, kind="lost").exists()
+    assert Notification.objects.filter(user=floor.seller.user, kind="sold").exists()
+    r = a.client.get("/api/v1/awards/")
+    assert r.json()["results"][0]["amount"] == "1055000.00"
+    assert b.client.get("/api/v1/awards/").json()["results"] == []
+
+
+def test_a_reserve_not_met_means_no_sale_and_the_seller_may_relist(floor):
+    a = floor.buyers[0]
+    sale = floor.sale(reserve_price="2600")
+    r = a.bid(floor.lot, 2000, maximum=2500)
+    assert r.json()["reserve_met"] is False and "2600" not in str(r.json())  # the reserve stays hidden
+    assert close_now(sale) == "failed"
+    sale.refresh_from_db()
+    floor.lot.refresh_from_db()
+    assert sale.fail_reason == "reserve_not_met" and floor.lot.status == LotStatus.EXPIRED
+    assert not Award.objects.exists()
+    r = floor.seller.client.post(f"/api/v1/lots/{floor.lot.pk}/relist/")
+    assert r.status_code == 200 and r.json()["status"] == "draft"
+
+
+def test_buy_now_ends_the_auction_at_once(floor):
+    a, b = floor.buyers[:2]
+    floor.sale(buy_now_price="2800")
+    a.bid(floor.lot, 2000)
+    r = b.client.post(f"/api/v1/lots/{floor.lot.pk}/buy/", {}, format="json")
+    assert r.status_code == 201, r.json()
+    assert r.json()["source"] == "buy_now" and r.json()["amount"] == "1400000.00"
+    assert a.bid(floor.lot, 3000).json()["code"] == "not_on_sale"
+    assert Notification.objects.filter(user=a.user, kind="outbid").exists()
+
+
+def test_terms_are_locked_after_the_first_bid(floor):
+    floor.sale()
+    floor.buyers[0].bid(floor.lot, 2000)
+    r = floor.seller.client.post(
+        f"/api/v1/lots/{floor.lot.pk}/sale/",
+        {"mode": "auction", "ends_at": (timezone.now() + timedelta(hours=3)).isoformat(), "start_price": "1000",
+         "increment_amount": "5"},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 400 and r.json()["code"] == "sale_has_bids"
+
+
+def test_the_seller_sets_terms_through_the_api_with_field_errors(floor):
+    url = f"/api/v1/lots/{floor.lot.pk}/sale/"
+    ends = (timezone.now() + timedelta(hours=3)).isoformat()
+    r = floor.seller.client.post(
+        url, {"mode": "auction", "ends_at": ends, "start_price": "2000"}, format="json"
+    )
+    assert r.status_code == 400 and "increment_amount" in r.json()["fields"]
+    r = floor.seller.client.post(
+        url,
+        {
+            "mode": "auction",
+            "ends_at": ends,
+            "start_price": "2000",
+            "increment_percent": "1",
+            "reserve_price": "1500",
+        },
+        format="json",
+    )
+    assert r.status_code == 400 and "reserve_price" in r.json()["fields"]
+    r = floor.buyers[0].client.post(
+        url,
+        {"mode": "auction", "ends_at": ends, "start_price": "2000", "increment_percent": "1"},
+        format="json",
+    )
+    assert r.status_code == 403
+    r = floor.seller.client.post(
+        url,
+        {"mode": "auction", "ends_at": ends, "start_price": "2000", "increment_percent": "1"},
+        format="json",
+    )
+    assert r.status_code == 201 and r.json()["minimum_next"] == "2000.00"
+    floor.lot.refresh_from_db()
+    assert floor.lot.trade_mode == "auction" and floor.lot.current_price == Decimal("2000.00")
+
+
+def test_notifications_list_and_mark_read(floor):
+    a, b = floor.buyers[:2]
+    floor.sale()
+    a.bid(floor.lot, 2000)
+    b.bid(floor.lot, 2010)
+    r = a.client.get("/api/v1/notifications/")
+    assert r.json()["unread"] == 1 and r.json()["results"][0]["kind"] == "outbid"
+    r = a.client.post("/api/v1/notifications/read/", {}, format="json")
+    assert r.json() == {"marked": 1, "unread": 0}
+    assert b.client.get("/api/v1/notifications/").json()["unread"] == 0
+
+
+def test_a_seller_in_two_provinces_lot_closing_with_nobody_fails_cleanly(floor):
+    sale = floor.sale()
+    assert close_now(sale) == "failed"
+    sale.refresh_from_db()
+    assert sale.fail_reason == "no_bids"
+    assert Notification.objects.filter(user=floor.seller.user, kind="failed").exists()
+
+
+def test_an_unpublished_lot_with_a_sale_takes_no_bids(floor):
+    lot = published_lot(floor.seller.org)
+    Lot.objects.filter(pk=lot.pk).update(status=LotStatus.SUBMITTED)
+    lot.refresh_from_db()
+    floor.sale(lot=lot)
+    r = floor.buyers[0].bid(lot, 2000)
+    assert r.status_code == 404  # a submitted lot is not public: it does not exist for buyers
