@@ -2,6 +2,8 @@
 (``market.settings_test``); an unreachable service fails the run, it is never skipped."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -67,3 +69,55 @@ def member_factory(db):
 @pytest.fixture
 def operator(db):
     return make_user(email="operator@market.test", is_staff=True)
+
+
+def worker_start(name: str = "w") -> subprocess.Popen:
+    """A real Celery worker process on this test database and Redis (solo pool, late acks)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "market.settings_test",
+        "DATABASE_URL": url,
+        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_PREFIX": settings.REDIS_PREFIX,
+    }
+    args = ["worker", "--pool=solo", "--loglevel=INFO", "--without-mingle", "--without-gossip"]
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "market",
+            *args,
+            "--without-heartbeat",
+            "-n",
+            f"{name}-{os.getpid()}@%h",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def worker_stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def celery_worker_process():
+    proc = worker_start()
+    try:
+        yield proc
+    finally:
+        worker_stop(proc)

@@ -13,17 +13,9 @@ from market.core.models import AuditEntry, IdempotencyKey, Notification
 from market.trading import services
 from market.trading.models import Award, Bid, Deposit, DepositStatus, Sale, SaleStatus
 from tests.factories import make_member, make_user
-from tests.trading.conftest import make_party, published_lot
+from tests.trading.conftest import close_now, make_party, published_lot
 
 pytestmark = pytest.mark.django_db
-
-
-def close_now(sale: Sale) -> str:
-    now = timezone.now()
-    Sale.objects.filter(pk=sale.pk).update(
-        starts_at=now - timedelta(hours=1), closes_at=now - timedelta(seconds=1)
-    )
-    return services.sale_close(sale_id=sale.pk)
 
 
 def test_proxy_bidding_answers_a_challenger_and_the_history_shows_labels_not_names(floor):

@@ -1,0 +1,190 @@
+"""Correctness under concurrency, on PostgreSQL with real threads and processes: a bid storm through
+the HTTP API, two closes at once, and a Celery worker killed in the middle of a close."""
+
+import json
+import os
+import random
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections, transaction
+from rest_framework.authtoken.models import Token
+
+from market.trading import services
+from market.trading.models import Award, Bid, BidKind, Sale, SaleStatus
+from market.trading.tasks import sale_close_task, sales_close_sweep
+from tests.conftest import worker_start, worker_stop
+from tests.trading.conftest import Floor, make_due, make_party, published_lot
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def tx_floor(transactional_db) -> Floor:
+    seller = make_party(role="generator", region="130203", name="唐山钢铁集团有限公司")
+    buyers = [make_party(name=f"并发回收{i}号有限公司") for i in range(12)]
+    return Floor(seller=seller, buyers=buyers, lot=published_lot(seller.org))
+
+
+def _call(base, path, token, body=None, key=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method="POST" if body is not None else "GET")
+    request.add_header("Authorization", f"Token {token}")
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Idempotency-Key", key)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_a_bid_storm_through_http_loses_no_accepted_bid_and_ends_with_one_winner(live_server, tx_floor):
+    sale = tx_floor.sale(start_price="2000", increment_amount="5")
+    lot = tx_floor.lot
+    tokens = {p.org.pk: Token.objects.create(user=p.user).key for p in tx_floor.buyers}
+    accepted: list[tuple[int, str, dict]] = []  # (org, key, answer)
+    statuses: Counter = Counter()
+    lock = threading.Lock()
+    start = threading.Barrier(len(tokens))
+
+    def bidder(org_id, token, rng):
+        start.wait()
+        mine = 0
+        for _ in range(40):
+            if mine >= 6:
+                break
+            status, state = _call(live_server.url, f"/api/v1/lots/{lot.pk}/state/", token)
+            if state.get("you", {}).get("leading"):
+                time.sleep(0.01)
+                continue
+            amount = Decimal(state["minimum_next"]) + rng.choice([0, 0, 5, 10])
+            key = str(uuid.uuid4())
+            status, answer = _call(
+                live_server.url, f"/api/v1/lots/{lot.pk}/bids/", token, {"amount": str(amount)}, key
+            )
+            with lock:
+                statuses[status] += 1
+            if status == 201:
+                mine += 1
+                # a retry of an accepted bid (a lost response) is answered the same, creating nothing
+                if rng.random() < 0.2:
+                    again = _call(
+                        live_server.url, f"/api/v1/lots/{lot.pk}/bids/", token, {"amount": str(amount)}, key
+                    )
+                    assert again == (201, answer)
+                with lock:
+                    accepted.append((org_id, str(amount), answer))
+        connections.close_all()
+
+    threads = [
+        threading.Thread(target=bidder, args=(org, tok, random.Random(org))) for org, tok in tokens.items()
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not any(t.is_alive() for t in threads)
+
+    assert statuses[500] == 0 and all(code < 500 for code in statuses)
+    assert set(statuses) <= {201, 400}, statuses  # accepted, or refused as too low by a faster rival
+    manual = list(Bid.objects.filter(sale=sale, kind=BidKind.MANUAL).order_by("sequence"))
+    assert len(manual) == len(accepted) >= 30
+    # every accepted answer is a stored bid of that organisation at that amount
+    stored = Counter((b.organisation_id, str(b.amount)) for b in manual)
+    assert stored == Counter((org, amount) for org, amount, _ in accepted)
+    amounts = [b.amount for b in manual]
+    assert all(a < b for a, b in zip(amounts, amounts[1:], strict=False)), "prices strictly rising"
+    sequences = [b.sequence for b in Bid.objects.filter(sale=sale).order_by("sequence")]
+    assert sequences == list(range(sequences[0], sequences[0] + len(sequences))), "no gap, no duplicate"
+
+    sale.refresh_from_db()
+    assert sale.current_price == amounts[-1] and sale.leader_id == manual[-1].organisation_id
+    make_due(sale)
+    assert services.sale_close(sale_id=sale.pk) == "closed"
+    award = Award.objects.get()
+    assert (award.buyer_id, award.unit_price) == (manual[-1].organisation_id, amounts[-1])
+
+
+def test_two_closes_at_once_make_one_award(tx_floor):
+    a, b = tx_floor.buyers[:2]
+    sale = tx_floor.sale()
+    a.bid(tx_floor.lot, 2000)
+    b.bid(tx_floor.lot, 2010)
+    make_due(sale)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def close():
+        barrier.wait()
+        try:
+            results.append(services.sale_close(sale_id=sale.pk))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=close) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == ["already", "closed"]
+    assert Award.objects.filter(sale=sale).count() == 1
+
+
+def _waiting_for_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND a.datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_a_worker_killed_in_the_middle_of_a_close_leaves_one_award(tx_floor):
+    a, b = tx_floor.buyers[:2]
+    sale = tx_floor.sale()
+    a.bid(tx_floor.lot, 2000, maximum=2300)
+    b.bid(tx_floor.lot, 2100)
+    make_due(sale)
+
+    first = worker_start("doomed")
+    try:
+        # Hold the sale's row so the worker's close stops inside its transaction, then kill it there.
+        with transaction.atomic():
+            Sale.objects.select_for_update().get(pk=sale.pk)
+            sale_close_task.delay(sale_id=sale.pk)
+            deadline = time.monotonic() + 60
+            while not _waiting_for_lock():
+                assert time.monotonic() < deadline, "the worker never reached the close"
+                assert first.poll() is None, first.stdout.read()
+                time.sleep(0.1)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(timeout=20)
+        assert not Award.objects.exists()  # the killed close left nothing behind
+        assert Sale.objects.get(pk=sale.pk).status == SaleStatus.ACTIVE
+    finally:
+        worker_stop(first)
+
+    second = worker_start("rescuer")
+    try:
+        sales_close_sweep.delay()  # beat's sweeper finds the overdue sale
+        sale_close_task.delay(sale_id=sale.pk)  # and a redelivered task changes nothing
+        deadline = time.monotonic() + 60
+        while not Award.objects.filter(sale=sale).exists():
+            assert time.monotonic() < deadline, "the sale was not closed after the restart"
+            assert second.poll() is None, second.stdout.read()
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        worker_stop(second)
+    award = Award.objects.get(sale=sale)
+    assert (award.buyer_id, award.unit_price) == (a.org.pk, Decimal("2110.00"))
+    assert Sale.objects.get(pk=sale.pk).status == SaleStatus.CLOSED
