@@ -418,6 +418,13 @@ def demo_steps():
         return demo_lots_load()
 
     steps.append(("挂牌标的", lots_step))
+
+    def sales_step():
+        from frontend.demo_trading import demo_sales_load
+
+        return demo_sales_load()
+
+    steps.append(("交易场次", sales_step))
     return steps
 
 
