@@ -41,6 +41,12 @@ def _viewer_org(request):
     return membership.organisation if membership else None
 
 
+def _paginated(view, request, qs, serializer_class, **context):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(qs, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True, context=context).data)
+
+
 # --- serializers ----------------------------------------------------------------------------
 
 
@@ -210,11 +216,7 @@ class BidListView(APIView):
             return Response({"count": 0, "next": None, "previous": None, "results": []})
         org = _viewer_org(request)
         qs = selectors.bids_visible(sale, organisation=org)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(
-            BidSerializer(page, many=True, context={"organisation": org}).data
-        )
+        return _paginated(self, request, qs, BidSerializer, organisation=org)
 
     @extend_schema(
         request=BidCreateSerializer, responses=dict, parameters=[IDEMPOTENCY], operation_id="lots_bids_create"
@@ -268,9 +270,7 @@ class OfferListView(APIView):
         qs = LotOffer.objects.filter(
             Q(buyer_id__in=org_ids) | Q(sale__lot__seller_id__in=org_ids)
         ).select_related("buyer", "sale")
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(LotOfferSerializer(page, many=True).data)
+        return _paginated(self, request, qs, LotOfferSerializer)
 
     @extend_schema(
         request=LotOfferCreateSerializer,
@@ -339,9 +339,7 @@ class DepositListView(APIView):
                 qs = qs.filter(status=request.query_params["status"])
         else:
             qs = selectors.deposits_of(memberships_of(request.user).values_list("organisation_id", flat=True))
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs.order_by("-created_at"), request, view=self)
-        return paginator.get_paginated_response(DepositSerializer(page, many=True).data)
+        return _paginated(self, request, qs.order_by("-created_at"), DepositSerializer)
 
     @extend_schema(
         request=DepositCreateSerializer,
@@ -398,6 +396,4 @@ class AwardListView(APIView):
             qs = Award.objects.select_related("lot", "buyer", "seller", "category")
         else:
             qs = selectors.awards_of(memberships_of(request.user).values_list("organisation_id", flat=True))
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(AwardSerializer(page, many=True).data)
+        return _paginated(self, request, qs, AwardSerializer)

@@ -484,7 +484,7 @@ def _after_bid_notify(sale: Sale, outcome: engine.Outcome, *, bidder_org: int) -
             _trade_members(outcome.outbid),
             title=_("您在“%(title)s”的出价已被超过，当前价 ¥%(price)s。")
             % {"title": title, "price": _yuan(outcome.state.price)},
-            url=url, kind="outbid", email=False,
+            url=url, kind="outbid",
         )  # fmt: skip
     leader = outcome.state.leader
     if (

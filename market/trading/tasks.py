@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
+from listings.models import LotStatus
 from market.trading.models import Sale, SaleStatus
 
 
@@ -50,7 +52,8 @@ def sales_close_sweep() -> dict:
     now = timezone.now()
     active = Sale.objects.filter(status=SaleStatus.ACTIVE)
     closed = 0
-    for sale_id in active.filter(closes_at__lte=now).order_by("closes_at").values_list("pk", flat=True)[:500]:
+    due = active.filter(Q(closes_at__lte=now) | Q(lot__status=LotStatus.WITHDRAWN))  # withdrawn: cancel now
+    for sale_id in due.order_by("closes_at").values_list("pk", flat=True)[:500]:
         closed += sale_close(sale_id=sale_id) in ("closed", "failed")
     soon = now + timedelta(seconds=settings.TRADING_CLOSE_LOOKAHEAD_S)
     for sale_id, closes_at in active.filter(closes_at__gt=now, closes_at__lte=soon).values_list(
