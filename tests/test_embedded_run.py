@@ -133,3 +133,53 @@ def test_background_job_in_the_embedded_worker_reaches_an_open_websocket(embedde
     message = asyncio.run(scenario())
     assert message["type"] == "notify"
     assert "豫环许可" in message["title"], message
+
+
+def test_a_bid_through_the_api_reaches_a_watcher_of_the_lot(embedded):
+    """The embedded fan-out (no Redis): the API thread's update reaches daphne's sockets."""
+    from frontend.demo import DEMO_PASSWORD
+
+    base = embedded["base"]
+
+    def call(path, body=None, token=None):
+        request = urllib.request.Request(
+            base + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Token {token}"} if token else {}),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return json.loads(response.read())
+
+    token = call("/api/v1/auth/token/", {"email": "scrapyard@demo.market", "password": DEMO_PASSWORD})[
+        "token"
+    ]
+    lots = call("/api/v1/lots/?mode=auction&hazardous=false&sort=closing&page_size=50", token=token)[
+        "results"
+    ]
+    for lot in lots:
+        state = call(f"/api/v1/lots/{lot['id']}/state/", token=token)
+        if (
+            state["deposit_amount"] == "0.00"
+            and not state["you"]["is_seller"]
+            and not state["you"]["leading"]
+        ):
+            break
+    else:
+        pytest.fail("no open auction in the demo market")
+
+    async def scenario():
+        uri = f"ws://127.0.0.1:{embedded['port']}/ws/lots/{lot['id']}/"
+        async with websockets.connect(uri, additional_headers={"Origin": base}) as ws:
+            snapshot = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+            body = {"amount": state["minimum_next"]}
+            await asyncio.to_thread(call, f"/api/v1/lots/{lot['id']}/bids/", body, token)
+            update = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+            return snapshot, update
+
+    snapshot, update = asyncio.run(scenario())
+    assert snapshot["type"] == "snapshot"
+    assert update["type"] == "state" and update["state"]["sequence"] > snapshot["state"]["sequence"]
+    assert update["state"]["current_price"] == state["minimum_next"]

@@ -1,6 +1,7 @@
 """``/ws/lots/{id}/``: a lot's live trading state.
 
-On connect the client gets a snapshot (state, sequence number, server time, and its own part:
+Updates arrive through ``market.core.fanout``: each server process receives a lot's update once
+and writes it to its own sockets. On connect the client gets a snapshot (state, sequence number, server time, and its own part:
 label, rank, deposit); then one message per change, each with the sequence number, so a client
 that sees a gap refetches ``GET /api/v1/lots/{id}/state/``. A sealed tender publishes counts only.
 Private messages (outbid, your proxy bid was used, you won) go to the user's own notification
@@ -11,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from listings.selectors import lot_visible_get
+from market.core.fanout import hub
 
 
 @database_sync_to_async
@@ -33,18 +35,21 @@ class LotConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.lot_id = int(self.scope["url_route"]["kwargs"]["pk"])
         self.group = None
-        state, visible = await _snapshot(self.scope.get("user"), self.lot_id)
+        _state, visible = await _snapshot(self.scope.get("user"), self.lot_id)
         if not visible:
             await self.close(code=4404)
             return
-        self.group = f"lot.{self.lot_id}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        # Join this process's hub first, then read the snapshot: no update falls in between
+        # (one that lands twice is older than the snapshot and the client drops it by its sequence).
+        self.group = f"lot.{self.lot_id}"
+        await hub.join(self.group, self)
+        state, _visible = await _snapshot(self.scope.get("user"), self.lot_id)
         await self.send_json({"type": "snapshot", "state": state})
 
     async def disconnect(self, code):
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await hub.leave(self.group, self)
 
     async def receive_json(self, content, **kwargs):
         kind = content.get("type")
@@ -53,6 +58,3 @@ class LotConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "snapshot":  # a client that saw a gap asks again
             state, _visible = await _snapshot(self.scope.get("user"), self.lot_id)
             await self.send_json({"type": "snapshot", "state": state})
-
-    async def lot_state(self, event):
-        await self.send_json({"type": "state", "event": event.get("event", "state"), "state": event["state"]})

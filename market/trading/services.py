@@ -33,9 +33,9 @@ from market.accounts.selectors import licence_valid_for
 from market.accounts.services import member_require
 from market.core.audit import audit_record
 from market.core.drf import DomainError
+from market.core.fanout import fanout_publish_on_commit
 from market.core.models import Region, RegionLevel
 from market.core.notify import notify_users
-from market.core.realtime import publish_on_commit
 from market.core.state import transition
 from market.trading import engine
 from market.trading.models import (
@@ -308,9 +308,8 @@ def _after_change(sale: Sale, *, event: str = "state") -> None:
     """After commit: the new public state to the lot's watchers; a close scheduled if it is near."""
     from market.trading.selectors import sale_public_state
 
-    publish_on_commit(
-        f"lot.{sale.lot_id}", {"type": "lot.state", "event": event, "state": sale_public_state(sale)}
-    )
+    state = sale_public_state(sale)
+    fanout_publish_on_commit(f"lot.{sale.lot_id}", {"type": "state", "event": event, "state": state})
     if sale.status == SaleStatus.ACTIVE:
         from market.trading.tasks import sale_close_schedule
 
