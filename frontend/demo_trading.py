@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from listings.models import Lot, LotStatus, TradeMode
 from listings.services import lot_market_update
-from market.accounts.models import Membership, MemberRole, Organisation, VerificationStatus
+from market.accounts.models import MemberRole, Membership, Organisation, VerificationStatus
 from market.core.audit import audit_record
 from market.trading import services
 from market.trading.models import Sale
