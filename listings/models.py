@@ -150,7 +150,8 @@ class Lot(models.Model):
     closes_at = models.DateTimeField(_("截止时间"), null=True, blank=True, db_index=True)
     bid_count = models.PositiveIntegerField(_("出价次数"), default=0)
     sequence = models.PositiveBigIntegerField(default=0)
-    # Space-separated search tokens (Chinese segmented), written by listings.search on indexing.
+    # Space-separated search tokens (Chinese segmented), written by listings.search on indexing. On
+    # PostgreSQL a trigger keeps the column search_vector (not in the model) equal to their tsvector.
     search_tokens = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -160,8 +161,12 @@ class Lot(models.Model):
         verbose_name_plural = _("挂牌标的")
         ordering = ["-published_at", "-id"]
         indexes = [
-            models.Index(fields=["status", "category"]),
+            # Category filters, and the facet counts of a search as an index-only scan.
+            models.Index(
+                fields=["status", "category", "region", "trade_mode"], name="listings_lot_facets_idx"
+            ),
             models.Index(fields=["status", "-published_at", "-id"]),
+            models.Index(fields=["status", "current_price"], name="listings_lot_price_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="lot_quantity_positive"),

@@ -409,6 +409,9 @@ def lot_market_update(*, lot_id: int, reindex: bool = False, **fields) -> None:
     if unknown:
         raise TypeError(f"not market fields: {sorted(unknown)}")
     Lot.objects.filter(pk=lot_id).update(**fields, updated_at=timezone.now())
+    from listings.search.facets_cache import lots_changed
+
+    lots_changed()  # a queryset update sends no post_save: cached search counts are void
     if reindex:
         _after_commit_index(lot_id)
 

@@ -1,24 +1,27 @@
 """Search in the database: ``Lot.search_tokens`` holds the lot's tokens, space-joined.
 
-* PostgreSQL: ``to_tsvector('simple', search_tokens) @@ plainto_tsquery('simple', '<query tokens>')``
-  (every token required), ranked by ``ts_rank``; a GIN index on exactly that expression (migration
-  ``listings 0003_search_index``) makes the match an index scan. The 'simple' configuration only
-  lower-cases, and every token is one lexeme for the parser, so PostgreSQL sees our tokens as they are.
+* PostgreSQL: ``search_vector @@ plainto_tsquery('simple', '<query tokens>')`` (every token
+  required), ranked by ``ts_rank(search_vector, ...)``. ``listings_lot.search_vector`` is a stored
+  ``to_tsvector('simple', search_tokens)`` that a trigger keeps in line with the tokens, with a GIN
+  index (migration ``listings 0005_search_vector``; the column is not in the model): matching and
+  ranking read the stored vector and never parse text. The 'simple' configuration only lower-cases,
+  and every token is one lexeme for the parser, so PostgreSQL sees our tokens as they are.
 * SQLite (the embedded demo) and others: each query token as a whole word in
   ``' ' || search_tokens || ' '`` with LIKE; relevance sorts as newest there.
 
 A search costs at most five queries: the zone's provinces (with a zone), the three facets (the trade
-mode facet, blanks included, also gives the total) and the page of ids.
+mode facet, blanks included, also gives the total) and the page of ids. On PostgreSQL the facet
+counts and the total are cached per filter until any lot changes (:mod:`listings.search.facets_cache`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Count, F, QuerySet, TextField, Value
+from django.db.models import Count, Expression, F, QuerySet, TextField, Value
 from django.db.models.functions import Concat, Substr
 
 from listings.models import Lot
@@ -39,6 +42,7 @@ from listings.search.documents import (
     lots_filtered,
     zone_province_codes,
 )
+from listings.search.facets_cache import facets_cached, lots_changed
 from listings.search.query import LotQuery, SearchResult
 from listings.search.tokens import query_tokens
 
@@ -55,8 +59,18 @@ FACETS_SQL_TAIL = (
 
 
 def search_vector() -> SearchVector:
-    """``to_tsvector('simple'::regconfig, COALESCE(search_tokens, ''))``: the indexed expression."""
+    """``to_tsvector('simple'::regconfig, COALESCE(search_tokens, ''))``: what ``search_vector`` holds."""
     return SearchVector("search_tokens", config=TS_CONFIG)
+
+
+class StoredSearchVector(Expression):
+    """The column ``listings_lot.search_vector`` (PostgreSQL only, outside the model state)."""
+
+    output_field = SearchVectorField()
+
+    def as_sql(self, compiler, connection):
+        table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
+        return f"{table}.{connection.ops.quote_name('search_vector')}", []
 
 
 def _order(sort: str) -> list:
@@ -83,7 +97,7 @@ class DatabaseBackend(SearchBackend):
         if not tokens:
             return qs, None
         if self._vendor() == "postgresql":
-            vector = search_vector()
+            vector = StoredSearchVector()
             ts_query = SearchQuery(" ".join(tokens), config=TS_CONFIG, search_type="plain")
             return qs.alias(search_vector=vector).filter(search_vector=ts_query), SearchRank(vector, ts_query)
         padded = Concat(Value(" "), "search_tokens", Value(" "), output_field=TextField())
@@ -97,7 +111,7 @@ class DatabaseBackend(SearchBackend):
         qs = lots_filtered(query, zone_provinces=zone_provinces)
         qs, rank = self._match_text(qs, query_tokens(query.text))
 
-        facets, total = self._facets(qs, query)
+        facets, total = facets_cached(query, self._vendor(), lambda: self._facets(qs, query))
         ids: list[int] = []
         if query.offset < total:
             sort = query.effective_sort
@@ -173,10 +187,13 @@ class DatabaseBackend(SearchBackend):
             # bulk_update writes only search_tokens (updated_at stays: tokens are no change of the lot).
             Lot.objects.bulk_update(changed, ["search_tokens"])
             written += len(changed)
+        if written:
+            lots_changed(Lot.objects.db)
         return written
 
     def remove_lots(self, ids: Iterable[int]) -> None:
-        Lot.objects.filter(pk__in=unique_ids(ids)).exclude(search_tokens="").update(search_tokens="")
+        if Lot.objects.filter(pk__in=unique_ids(ids)).exclude(search_tokens="").update(search_tokens=""):
+            lots_changed(Lot.objects.db)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         ids = list(Lot.objects.order_by("pk").values_list("pk", flat=True))

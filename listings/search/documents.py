@@ -99,7 +99,12 @@ def lots_filtered(query: LotQuery, *, zone_provinces: list[str] | None = None) -
     """Lots passing every filter of ``query`` except the text (the backends match text their way)."""
     qs = Lot.objects.filter(status__in=list(query.statuses))
     if query.category:
-        qs = qs.filter(Q(category_id=query.category) | Q(category__code__startswith=f"{query.category}."))
+        # The subtree's codes as a subquery (a few rows of the catalogue), so the category index is
+        # read code by code; a LIKE on the lot's category_id would scan every lot of the status.
+        subtree = Category.objects.filter(
+            Q(code=query.category) | Q(code__startswith=f"{query.category}.")
+        ).values("code")
+        qs = qs.filter(category_id__in=subtree)
     if query.region:
         qs = qs.filter(region__code__startswith=region_prefix(query.region))
     if query.zone:
