@@ -112,7 +112,9 @@ def _opening_bids(sale: Sale, lot: Lot, traders, rng: random.Random, busy: bool)
             amount = Decimal(state["minimum_next"])
             maximum = amount + sale.increment_amount * rng.randrange(0, 6) if rng.random() < 0.4 else None
             try:
-                services.bid_place(actor=user, organisation=org, lot_id=lot.pk, amount=amount, maximum=maximum)
+                services.bid_place(
+                    actor=user, organisation=org, lot_id=lot.pk, amount=amount, maximum=maximum
+                )
             except services.TradeRefused:
                 continue
     elif sale.mode == TradeMode.TENDER and rng.random() < 0.5:

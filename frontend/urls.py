@@ -2,6 +2,7 @@ from django.urls import path
 
 from frontend import views
 from frontend.urls_listings import urlpatterns as listings_urlpatterns
+from frontend.urls_trading import urlpatterns as trading_urlpatterns
 
 app_name = "frontend"
 
@@ -54,3 +55,4 @@ urlpatterns = [
 ]
 
 urlpatterns += listings_urlpatterns
+urlpatterns += trading_urlpatterns

@@ -119,8 +119,9 @@ def _lot_url(lot, anchor: str = "") -> str:
     return f"{url}#{anchor}" if anchor else url
 
 
-def _regions_complete(regions) -> None:
-    """Load the provinces above the given counties in one query, so ``full_name`` needs none."""
+def _regions_complete(regions) -> dict[str, Region]:
+    """Load the provinces above the given counties in one query, so ``full_name`` needs none;
+    returns the provinces loaded, for others on the page to reuse."""
     missing = {
         r.parent.parent_id
         for r in regions
@@ -130,12 +131,13 @@ def _regions_complete(regions) -> None:
         and "parent" not in r.parent._state.fields_cache
     }
     if not missing:
-        return
+        return {}
     found = Region.objects.in_bulk(list(missing))
     for region in regions:
         parent = region.parent
         if parent is not None and parent.parent_id in found:
             parent.parent = found[parent.parent_id]
+    return found
 
 
 def _first_photo(lot):
@@ -186,7 +188,7 @@ def _params_of(query) -> dict:
     return {k: v for k, v in query.to_params().items() if v not in (None, "", [])}
 
 
-def _facets(result, params: dict, categories: list[Category]) -> dict:
+def _facets(result, params: dict, categories: list[Category], known: dict | None = None) -> dict:
     names = {c.code: category_name(c) for c in categories}
     facet_category = [
         {
@@ -199,7 +201,9 @@ def _facets(result, params: dict, categories: list[Category]) -> dict:
         for code, count in result.facets.get("category", [])
     ]
     province_codes = [code for code, _count in result.facets.get("province", [])]
-    regions = Region.objects.in_bulk(province_codes)
+    regions = dict(known or {})
+    if set(province_codes) - set(regions):
+        regions.update(Region.objects.in_bulk([c for c in province_codes if c not in regions]))
     facet_province = [
         {
             "code": code,
@@ -306,7 +310,7 @@ def _search_page(request, data: QueryDict, *, saved_form=None, status=200):
         context["search_unavailable"] = True
         return render(request, "frontend/lots/search.html", context, status=503)
     lots = selectors.lots_by_ids(result.ids)
-    _regions_complete([lot.region for lot in lots])
+    provinces = _regions_complete([lot.region for lot in lots])
     for lot in lots:
         lot.thumb = _first_photo(lot)
         lot.category_label = category_name(lot.category)
@@ -318,7 +322,7 @@ def _search_page(request, data: QueryDict, *, saved_form=None, status=200):
             "lots": lots,
             "result": result,
             "params": params,
-            "facets": _facets(result, params, categories),
+            "facets": _facets(result, params, categories, known=provinces),
             "chips": _filter_chips(form, params),
             "pages": [
                 {"n": n, "url": _params_url(params, page=n), "current": n == result.page} if n else None
@@ -366,7 +370,10 @@ def _spec_rows(lot) -> list[dict]:
     return rows
 
 
-def _lot_page(request, lot, *, media_form=None, withdraw_form=None, status=200):
+def _lot_page(request, lot, *, media_form=None, withdraw_form=None, trading=None, status=200):
+    """``trading``: forms and a refusal for the trading panel (see ``views_trading.trading_context``)."""
+    from frontend.views_trading import trading_context
+
     membership = membership_of(request.user, lot.seller) if request.user.is_authenticated else None
     can_trade = bool(membership and membership.can_trade)
     media = list(lot.media.all())
@@ -397,6 +404,7 @@ def _lot_page(request, lot, *, media_form=None, withdraw_form=None, status=200):
                 "withdraw_form": withdraw_form or WithdrawForm(),
             }
         )
+    context.update(trading_context(request, lot, seller_membership=membership, **(trading or {})))
     return render(request, "frontend/lots/detail.html", context, status=status)
 
 

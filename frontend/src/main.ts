@@ -5,6 +5,8 @@ import { countdownsStart, formatCountdown, serverNow } from "./countdown";
 import { csrfToken } from "./csrf";
 import { notificationsConnect } from "./notifications";
 import { regionPickerInit } from "./regions";
+import { saleFormsStart } from "./sale_form";
+import { tradingStart } from "./trading";
 import "./upload";
 
 declare global {
@@ -41,6 +43,8 @@ function start(): void {
   });
 
   countdownsStart();
+  tradingStart();
+  saleFormsStart();
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -1,11 +1,13 @@
 // Live notifications for a signed-in user: a websocket to /ws/notifications/ that reconnects with
 // jittered exponential backoff, and a small toast region (role="status", aria-live="polite").
+// Each message carries the user's unread count, shown on the bell in the header ([data-bell]).
 
 interface NotifyMessage {
   type: string;
   title?: string;
   body?: string;
   url?: string;
+  unread?: number | null;
 }
 
 const BASE_DELAY_MS = 1000;
@@ -57,6 +59,18 @@ export function toastShow(region: HTMLElement, message: NotifyMessage): void {
   window.setTimeout(() => toast.remove(), TOAST_MS);
 }
 
+/** The bell in the header: its count of unread notifications (hidden at zero) and its label. */
+export function unreadShow(count: number, bell: HTMLElement | null = document.querySelector("[data-bell]")): void {
+  if (!bell || !Number.isFinite(count)) return;
+  const badge = bell.querySelector<HTMLElement>("[data-unread-count]");
+  if (badge) {
+    badge.textContent = String(count);
+    badge.hidden = count <= 0;
+  }
+  const label = count > 0 ? (bell.dataset.labelUnread ?? "").replace("{n}", String(count)) : bell.dataset.label;
+  if (label) bell.setAttribute("aria-label", label);
+}
+
 export function notificationsConnect(region: HTMLElement): void {
   const path = region.dataset.socket ?? "/ws/notifications/";
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -77,6 +91,7 @@ export function notificationsConnect(region: HTMLElement): void {
         return;
       }
       if (data.type === "notify") toastShow(region, data);
+      if ((data.type === "notify" || data.type === "unread") && typeof data.unread === "number") unreadShow(data.unread);
     });
     socket.addEventListener("close", (event: CloseEvent) => {
       window.clearInterval(ping);

@@ -24,6 +24,18 @@ def user_memberships(context):
 
 
 @register.simple_tag(takes_context=True)
+def unread_notifications(context) -> int:
+    """How many of the signed-in user's notifications are unread (the bell in the header)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return 0
+    from market.core.notify import notifications_unread_counts
+
+    return notifications_unread_counts([user.pk])[user.pk]
+
+
+@register.simple_tag(takes_context=True)
 def user_government_office(context):
     request = context.get("request")
     officer = selectors.government_officer_for(getattr(request, "user", None))
