@@ -142,7 +142,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi", "capacity": 1000},
+            # redis-py 8 reads with a 5 s socket timeout by default, which breaks the layer's
+            # blocking receive (BZPOPMIN): every idle socket was torn down every 5 s
+            # (django/channels_redis#422). Blocking reads wait; connecting still times out.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 5}],
+                "prefix": f"{REDIS_PREFIX}:asgi",
+                "capacity": 1000,
+            },
         }
     }
     CACHES = {

@@ -85,7 +85,10 @@ class Hub:
 
         delay = 0.2
         while True:
-            client = aioredis.Redis.from_url(settings.REDIS_URL)
+            # no read timeout: a quiet subscription is not a broken one (redis-py 8 defaults to 5 s)
+            client = aioredis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=5
+            )
             try:
                 self._pubsub = client.pubsub(ignore_subscribe_messages=True)
                 await self._pubsub.subscribe(_channel("_hub"), *[_channel(g) for g in list(self.groups)])

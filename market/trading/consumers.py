@@ -32,6 +32,9 @@ def _snapshot(user, lot_id: int):
 
 
 class LotConsumer(AsyncJsonWebsocketConsumer):
+    # No channel-layer channel per socket: updates come through the process's fan-out hub.
+    channel_layer_alias = "no-channel-layer"
+
     async def connect(self):
         self.lot_id = int(self.scope["url_route"]["kwargs"]["pk"])
         self.group = None
