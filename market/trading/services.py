@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import localize, number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from listings.models import Lot, LotStatus, TradeMode, WantedOffer
 from listings.services import (
@@ -60,31 +60,34 @@ from market.trading.models import (
 
 REFUSALS = {
     # code: (HTTP status, message)
-    "bid_too_low": (400, N_("出价过低：当前最低可出价 ¥%(minimum)s。")),
-    "bid_invalid": (400, N_("出价必须大于零。")),
-    "maximum_below_amount": (400, N_("代理上限不能低于本次出价 ¥%(amount)s。")),
-    "already_leading": (400, N_("您已领先。如需提高代理上限，请输入高于当前上限 ¥%(maximum)s 的金额。")),
-    "auction_closed": (409, N_("交易已截止。")),
-    "auction_not_started": (409, N_("交易尚未开始，开始时间：%(at)s。")),
-    "not_on_sale": (409, N_("此标的当前没有进行中的交易。")),
-    "wrong_mode": (409, N_("此标的的交易方式不支持该操作。")),
-    "buy_now_unavailable": (409, N_("此标的现在不能一口价成交。")),
-    "sold_out": (409, N_("已售罄。")),
-    "quantity_invalid": (400, N_("购买数量必须大于零。")),
-    "quantity_exceeds_remaining": (409, N_("购买数量超过剩余数量 %(remaining)s。")),
-    "quantity_below_minimum": (400, N_("购买数量不能少于最小购买量 %(minimum)s。")),
-    "not_eligible": (403, N_("%(reason)s")),
-    "blacklisted": (403, N_("贵单位已被列入交易黑名单，不能参与交易。")),
-    "own_lot": (403, N_("不能参与本单位标的的交易。")),
+    "bid_too_low": (400, gettext_noop("出价过低：当前最低可出价 ¥%(minimum)s。")),
+    "bid_invalid": (400, gettext_noop("出价必须大于零。")),
+    "maximum_below_amount": (400, gettext_noop("代理上限不能低于本次出价 ¥%(amount)s。")),
+    "already_leading": (
+        400,
+        gettext_noop("您已领先。如需提高代理上限，请输入高于当前上限 ¥%(maximum)s 的金额。"),
+    ),
+    "auction_closed": (409, gettext_noop("交易已截止。")),
+    "auction_not_started": (409, gettext_noop("交易尚未开始，开始时间：%(at)s。")),
+    "not_on_sale": (409, gettext_noop("此标的当前没有进行中的交易。")),
+    "wrong_mode": (409, gettext_noop("此标的的交易方式不支持该操作。")),
+    "buy_now_unavailable": (409, gettext_noop("此标的现在不能一口价成交。")),
+    "sold_out": (409, gettext_noop("已售罄。")),
+    "quantity_invalid": (400, gettext_noop("购买数量必须大于零。")),
+    "quantity_exceeds_remaining": (409, gettext_noop("购买数量超过剩余数量 %(remaining)s。")),
+    "quantity_below_minimum": (400, gettext_noop("购买数量不能少于最小购买量 %(minimum)s。")),
+    "not_eligible": (403, gettext_noop("%(reason)s")),
+    "blacklisted": (403, gettext_noop("贵单位已被列入交易黑名单，不能参与交易。")),
+    "own_lot": (403, gettext_noop("不能参与本单位标的的交易。")),
     "licence_missing": (
         403,
-        N_(
+        gettext_noop(
             "此标的为危险废物（%(hw)s），需要在提货日期 %(date)s 有效、经营类别包含 %(hw)s 的危险废物经营许可证。"
         ),
     ),
-    "province_restricted": (403, N_("卖方只接受以下省份的竞买人：%(provinces)s。")),
-    "credit_too_low": (403, N_("卖方要求竞买人信用分不低于 %(minimum)s，贵单位当前为 %(score)s。")),
-    "deposit_required": (403, N_("请先缴纳保证金 ¥%(amount)s，经确认到账后才能出价。")),
+    "province_restricted": (403, gettext_noop("卖方只接受以下省份的竞买人：%(provinces)s。")),
+    "credit_too_low": (403, gettext_noop("卖方要求竞买人信用分不低于 %(minimum)s，贵单位当前为 %(score)s。")),
+    "deposit_required": (403, gettext_noop("请先缴纳保证金 ¥%(amount)s，经确认到账后才能出价。")),
 }
 
 
@@ -429,7 +432,10 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
         if bidder.maximum is None or authorised > bidder.maximum:
             bidder.maximum = authorised
             bidder.save(update_fields=["maximum"])
-        _steps_insert(sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip)
+        _steps_insert(
+            sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip,
+            known={organisation.pk: bidder},
+        )  # fmt: skip
         _state_write(sale, outcome.state)
         sale.save(update_fields=[
             "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count",
@@ -450,8 +456,9 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
     return sale_state_for(sale, organisation)
 
 
-def _steps_insert(sale: Sale, steps, *, actor, acting_org: int, ip) -> list[Bid]:
-    rows, bidders = [], {}
+def _steps_insert(sale: Sale, steps, *, actor, acting_org: int, ip, known=None) -> list[Bid]:
+    """``known``: bidders already loaded in this transaction, by organisation (saves a query each)."""
+    rows, bidders = [], dict(known or {})
     for step in steps:
         if step.bidder not in bidders:
             bidders[step.bidder] = _bidder(sale, step.bidder)
