@@ -339,3 +339,16 @@ def test_an_unpublished_lot_with_a_sale_takes_no_bids(floor):
     floor.sale(lot=lot)
     r = floor.buyers[0].bid(lot, 2000)
     assert r.status_code == 404  # a submitted lot is not public: it does not exist for buyers
+
+
+def test_refusals_speak_the_users_language(floor):
+    a, b = floor.buyers[:2]
+    floor.sale()
+    a.bid(floor.lot, 2000)
+    r = b.client.post(
+        f"/api/v1/lots/{floor.lot.pk}/bids/", {"amount": "2001"}, format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert (
+        r.json()["code"] == "bid_too_low"
+        and r.json()["message"] == "Bid too low: the lowest bid now is ¥2,010.00."
+    )
