@@ -6,7 +6,8 @@
 // ({"type": "snapshot"} on the socket, or GET /api/v1/lots/{id}/state/ if the socket is down).
 // Public numbers (price, minimum next bid, counts, leader, end time) are updated in place; what
 // only this viewer may see (label, rank, maximum, deposit) and the bid history come from the
-// page's own fragment (data-live-url), fetched after a change. The countdown uses the server's
+// page's own fragment (data-live-url), fetched after a change only by participants (bidders, the
+// seller, depositors); others extend the history from the message's public bid rows. The countdown uses the server's
 // clock (server_time of each state). Reconnects with full-jitter backoff like notifications.ts.
 //
 // The bid form posts to the API with an Idempotency-Key, so a retried submit never bids twice and
@@ -37,10 +38,20 @@ export interface SaleState {
   you?: { label: string | null; leading: boolean } | null;
 }
 
+/** A public bid row carried by a state message (auctions only; sealed tenders carry none). */
+export interface BidRow {
+  sequence: number;
+  bidder: string;
+  amount: string;
+  kind: string;
+  created_at: string;
+}
+
 interface LotMessage {
   type: string;
   event?: string;
   state?: SaleState | null;
+  bids?: BidRow[];
 }
 
 const PING_EVERY_MS = 25000;
@@ -155,9 +166,11 @@ export class TradingPanel {
   receive(data: LotMessage): void {
     if (!data.state) return;
     if (data.type === "snapshot") {
+      const missed = data.state.sequence !== this.sequence; // changes we never saw: fetch all
       this.apply(data.state, "snapshot");
       this.sequence = data.state.sequence;
-      this.liveRefresh();
+      if (missed) this.liveRefresh();
+      else this.participantRefresh();
       return;
     }
     if (data.type !== "state") return;
@@ -169,7 +182,52 @@ export class TradingPanel {
     }
     this.sequence = data.state.sequence;
     this.apply(data.state, data.event ?? "state");
-    this.liveRefresh();
+    if (data.bids && data.bids.length > 0) this.historyPrepend(data.bids);
+    this.participantRefresh();
+  }
+
+  /** Only a participant (a bidder, the seller, a depositor) has a part of the page that depends on
+   * who they are; everyone else's page is complete from the message itself, so a thousand
+   * watchers cost the server nothing per bid beyond the one fan-out. */
+  private participantRefresh(): void {
+    if (this.root.dataset.participant === "true") this.liveRefresh();
+  }
+
+  /** Newest first, as the server renders it; rows already shown (by sequence) are skipped. */
+  historyPrepend(rows: BidRow[]): void {
+    const section = document.getElementById("bid-history");
+    const table = section?.querySelector<HTMLTableElement>("table.history");
+    const body = table?.tBodies[0];
+    if (!section || !table || !body) return;
+    const d = this.root.dataset;
+    const kinds: Record<string, string | undefined> = { proxy: d.kindProxy, buy_now: d.kindBuyNow };
+    for (const row of rows) {
+      if (body.querySelector(`tr[data-sequence="${row.sequence}"]`)) continue;
+      const tr = document.createElement("tr");
+      tr.dataset.sequence = String(row.sequence);
+      if (d.yourLabel && row.bidder === d.yourLabel) tr.classList.add("is-mine");
+      const who = document.createElement("td");
+      who.textContent = row.bidder;
+      const kind = kinds[row.kind];
+      if (kind) {
+        const note = document.createElement("span");
+        note.className = "muted";
+        note.textContent = kind;
+        who.append(" ", note);
+      }
+      const amount = document.createElement("td");
+      amount.className = "num";
+      amount.textContent = `¥${formatDecimal(row.amount)}`;
+      const at = document.createElement("td");
+      at.className = "num";
+      at.textContent = formatShanghai(parseInstant(row.created_at)).slice(5); // MM-DD HH:MM:SS
+      tr.append(who, amount, at);
+      body.insertBefore(tr, body.firstChild);
+    }
+    while (body.rows.length > 50) body.deleteRow(body.rows.length - 1);
+    table.hidden = false;
+    const empty = section.querySelector<HTMLElement>("[data-history-empty]");
+    if (empty) empty.hidden = true;
   }
 
   /** A message was missed: ask for the whole state again. */
@@ -185,7 +243,7 @@ export class TradingPanel {
     const state = (await response.json()) as SaleState;
     this.sequence = state.sequence;
     this.apply(state, "snapshot");
-    this.liveRefresh();
+    this.liveRefresh(); // after a gap: the history may have missed rows, so ask for it whole
   }
 
   // --- applying a state ---------------------------------------------------------------------
@@ -349,6 +407,7 @@ export class TradingPanel {
               this.sequence = state.sequence;
               this.apply(state, gap ? "snapshot" : "bid");
             }
+            this.root.dataset.participant = "true"; // a bidder now: its standing is its own
             this.liveRefresh();
           } else {
             if (status) status.textContent = "";

@@ -56,11 +56,11 @@ def idempotent(request, work, *, context=None) -> Response:
         return _replay(existing, request_hash)
     try:
         with transaction.atomic():
-            with transaction.atomic():  # a savepoint: a duplicate key fails here, before any work
-                record = IdempotencyKey.objects.create(
-                    user=request.user, key=key, scope=f"{request.method} {request.path}"[:255],
-                    request_hash=request_hash,
-                )  # fmt: skip
+            # A duplicate key fails here, before any work, and rolls the whole block back.
+            record = IdempotencyKey.objects.create(
+                user=request.user, key=key, scope=f"{request.method} {request.path}"[:255],
+                request_hash=request_hash,
+            )  # fmt: skip
             try:
                 with transaction.atomic():
                     response = work()

@@ -7,7 +7,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from listings.models import Lot, TradeMode, WantedOffer
+from listings.models import Lot, LotStatus, TradeMode, WantedOffer
 from listings.selectors import lot_visible_get
 from market.accounts.api import acting_organisation
 from market.accounts.selectors import membership_acting, memberships_of
@@ -30,6 +30,14 @@ def _lot(request, pk) -> Lot:
     if lot is None:
         raise Http404
     return lot
+
+
+def _lot_trading(request, pk) -> int:
+    """The lot a bid or purchase is for: a published lot is public, so one cheap check does; any
+    other goes through the full visibility rules (a draft does not exist for strangers)."""
+    if Lot.objects.filter(pk=pk, status=LotStatus.PUBLISHED).exists():
+        return pk
+    return _lot(request, pk).pk
 
 
 def _viewer_org(request):
@@ -223,13 +231,13 @@ class BidListView(APIView):
     )
     def post(self, request, pk):
         def work():
-            lot = _lot(request, pk)
+            lot_id = _lot_trading(request, pk)
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             values = dict(data.validated_data)
             org = acting_organisation(request, values.pop("organisation", None))
             state = services.bid_place(
-                actor=request.user, organisation=org, lot_id=lot.pk, ip=client_ip(request), **values
+                actor=request.user, organisation=org, lot_id=lot_id, ip=client_ip(request), **values
             )
             return Response(state, status=status.HTTP_201_CREATED)
 
@@ -244,13 +252,13 @@ class BuyView(APIView):
     )
     def post(self, request, pk):
         def work():
-            lot = _lot(request, pk)
+            lot_id = _lot_trading(request, pk)
             data = BuySerializer(data=request.data)
             data.is_valid(raise_exception=True)
             values = dict(data.validated_data)
             org = acting_organisation(request, values.pop("organisation", None))
             award = services.buy(
-                actor=request.user, organisation=org, lot_id=lot.pk, ip=client_ip(request), **values
+                actor=request.user, organisation=org, lot_id=lot_id, ip=client_ip(request), **values
             )
             return Response(AwardSerializer(award).data, status=status.HTTP_201_CREATED)
 

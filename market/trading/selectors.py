@@ -39,22 +39,29 @@ def _sealed(sale: Sale) -> bool:
     return sale.mode == TradeMode.TENDER and sale.status == SaleStatus.ACTIVE
 
 
-def sale_public_state(sale: Sale) -> dict:
-    """What every watcher may see, pushed over ``/ws/lots/{id}/`` and served by ``/state/``."""
+_UNSET = object()
+
+
+def sale_public_state(sale: Sale, *, leader_label=_UNSET) -> dict:
+    """What every watcher may see, pushed over ``/ws/lots/{id}/`` and served by ``/state/``.
+    ``leader_label``: the leader's label when the caller already knows it (saves a query)."""
     sealed = _sealed(sale)
     minimum = None
     if sale.mode == TradeMode.AUCTION and sale.status == SaleStatus.ACTIVE:
         from market.trading.services import rules_of, state_of
 
         minimum = engine.minimum_next(rules_of(sale), state_of(sale))
-    leader_label = None
-    if sale.mode == TradeMode.AUCTION and sale.leader_id is not None:
+    if leader_label is not _UNSET:
+        pass
+    elif sale.mode == TradeMode.AUCTION and sale.leader_id is not None:
         index = (
             Bidder.objects.filter(sale=sale, organisation_id=sale.leader_id)
             .values_list("label_index", flat=True)
             .first()
         )
         leader_label = bidder_label(index) if index is not None else None
+    else:
+        leader_label = None
     return {
         "lot": sale.lot_id,
         "sale": sale.pk,
@@ -93,15 +100,23 @@ def sale_public_state(sale: Sale) -> dict:
     }  # fmt: skip
 
 
-def sale_state_for(sale: Sale, organisation: Organisation | None) -> dict:
+def sale_state_for(
+    sale: Sale, organisation: Organisation | None, *, bidder=_UNSET, deposit=_UNSET, leader_label=_UNSET
+) -> dict:
     """The public state plus what only this organisation may know: its label, rank, maximum,
-    deposit and (for a tender) its own sealed bid."""
-    state = sale_public_state(sale)
+    deposit and (for a tender) its own sealed bid. Rows the caller already holds may be passed in."""
+    state = sale_public_state(sale, leader_label=leader_label)
     state["you"] = None
     if organisation is None:
         return state
-    bidder = Bidder.objects.filter(sale=sale, organisation=organisation).first()
-    deposit = Deposit.objects.filter(sale=sale, organisation=organisation).first()
+    if bidder is _UNSET:
+        bidder = Bidder.objects.filter(sale=sale, organisation=organisation).first()
+    if deposit is _UNSET:
+        deposit = (
+            Deposit.objects.filter(sale=sale, organisation=organisation).first()
+            if sale.deposit_amount > 0
+            else None
+        )
     you = {
         "label": bidder.label if bidder else None,
         "leading": bool(sale.mode == TradeMode.AUCTION and sale.leader_id == organisation.pk),

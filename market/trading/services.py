@@ -307,12 +307,26 @@ def sale_configure(
 # --- live state and side effects ------------------------------------------------------------
 
 
-def _after_change(sale: Sale, *, event: str = "state") -> None:
-    """After commit: the new public state to the lot's watchers; a close scheduled if it is near."""
+def _after_change(sale: Sale, *, event: str = "state", bids=(), **known) -> None:
+    """After commit: the new public state to the lot's watchers, with the public bid rows of this
+    change (so pages extend their history without asking); a close scheduled if it is near."""
     from market.trading.selectors import sale_public_state
 
-    state = sale_public_state(sale)
-    fanout_publish_on_commit(f"lot.{sale.lot_id}", {"type": "state", "event": event, "state": state})
+    state = sale_public_state(sale, **known)
+    message = {"type": "state", "event": event, "state": state}
+    if not sale.is_sealed:
+        message["bids"] = [
+            {
+                "sequence": b.sequence,
+                "bidder": b.bidder.label,
+                "amount": str(b.amount),
+                "kind": b.kind,
+                "created_at": b.created_at.isoformat(),
+            }
+            for b in bids
+            if b.kind != BidKind.RAISE
+        ]
+    fanout_publish_on_commit(f"lot.{sale.lot_id}", message)
     if sale.status == SaleStatus.ACTIVE:
         from market.trading.tasks import sale_close_schedule
 
@@ -409,11 +423,11 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
     member_require(actor, organisation, trade=True)
     amount = _dec(amount, "amount", required=True, positive=False)
     maximum = _dec(maximum, "maximum", positive=False)
+    organisation = Organisation.objects.get(pk=organisation.pk)  # fresh status and blacklist, before the lock
     with transaction.atomic():
         sale = _sale_for_update(lot_id)
         now = timezone.now()
         _open_check(sale, now)
-        organisation = Organisation.objects.get(pk=organisation.pk)  # fresh status and blacklist
         deposit = _deposit_for_update(sale, organisation)
         eligibility_check(sale, organisation, deposit=deposit)
         if sale.mode == TradeMode.TENDER:
@@ -432,10 +446,10 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
         if bidder.maximum is None or authorised > bidder.maximum:
             bidder.maximum = authorised
             bidder.save(update_fields=["maximum"])
-        _steps_insert(
-            sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip,
-            known={organisation.pk: bidder},
-        )  # fmt: skip
+        bidders = {organisation.pk: bidder}
+        rows = _steps_insert(
+            sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip, known=bidders
+        )
         _state_write(sale, outcome.state)
         sale.save(update_fields=[
             "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count",
@@ -445,20 +459,34 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
             lot_id=sale.lot_id, current_price=sale.current_price, closes_at=sale.closes_at,
             bid_count=sale.bid_count, sequence=sale.sequence,
         )  # fmt: skip
-        _after_change(sale, event="extended" if outcome.extended else "bid")
-        _after_bid_notify(sale, outcome, bidder_org=organisation.pk)
+        leader = bidders.get(sale.leader_id)
+        leader_label = leader.label if leader is not None else _UNKNOWN
+        _after_change(
+            sale, event="extended" if outcome.extended else "bid", bids=rows, **_known(leader_label)
+        )
+        # Outbid and proxy notices are written after commit: nothing else waits on the sale's lock.
+        transaction.on_commit(lambda: _after_bid_notify(sale, outcome, bidder_org=organisation.pk))
         if outcome.extended:
             audit_record(
                 actor=None, action="sale.extend", target=sale, data={"closes_at": sale.closes_at.isoformat()}
             )
     from market.trading.selectors import sale_state_for
 
-    return sale_state_for(sale, organisation)
+    return sale_state_for(sale, organisation, bidder=bidder, deposit=deposit, **_known(leader_label))
+
+
+_UNKNOWN = object()
+
+
+def _known(leader_label) -> dict:
+    return {} if leader_label is _UNKNOWN else {"leader_label": leader_label}
 
 
 def _steps_insert(sale: Sale, steps, *, actor, acting_org: int, ip, known=None) -> list[Bid]:
-    """``known``: bidders already loaded in this transaction, by organisation (saves a query each)."""
-    rows, bidders = [], dict(known or {})
+    """``known``: bidders already loaded in this transaction, by organisation (saves a query each);
+    filled with those loaded here."""
+    rows = []
+    bidders = known if known is not None else {}
     for step in steps:
         if step.bidder not in bidders:
             bidders[step.bidder] = _bidder(sale, step.bidder)

@@ -18,7 +18,9 @@ from tests.trading.conftest import close_now, make_party, published_lot
 pytestmark = pytest.mark.django_db
 
 
-def test_proxy_bidding_answers_a_challenger_and_the_history_shows_labels_not_names(floor):
+def test_proxy_bidding_answers_a_challenger_and_the_history_shows_labels_not_names(
+    floor, django_capture_on_commit_callbacks
+):
     a, b = floor.buyers[:2]
     floor.sale()
     r = a.bid(floor.lot, 2000, maximum=2500)
@@ -44,7 +46,9 @@ def test_proxy_bidding_answers_a_challenger_and_the_history_shows_labels_not_nam
     assert own[-1]["maximum"] == "2500.00" and own[-1]["mine"] is True
 
     # B outbids A's maximum: A's proxy is spent, B leads one increment above it, A is notified
-    r = b.bid(floor.lot, 2030, maximum=3000)
+    # (after the commit, so the notice never holds the sale's lock)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = b.bid(floor.lot, 2030, maximum=3000)
     assert r.json()["current_price"] == "2510.00" and r.json()["you"]["leading"] is True
     floor.lot.refresh_from_db()
     assert floor.lot.current_price == Decimal("2510.00") and floor.lot.bid_count == 5
@@ -312,11 +316,12 @@ def test_the_seller_sets_terms_through_the_api_with_field_errors(floor):
     assert floor.lot.trade_mode == "auction" and floor.lot.current_price == Decimal("2000.00")
 
 
-def test_notifications_list_and_mark_read(floor):
+def test_notifications_list_and_mark_read(floor, django_capture_on_commit_callbacks):
     a, b = floor.buyers[:2]
     floor.sale()
     a.bid(floor.lot, 2000)
-    b.bid(floor.lot, 2010)
+    with django_capture_on_commit_callbacks(execute=True):
+        b.bid(floor.lot, 2010)
     r = a.client.get("/api/v1/notifications/")
     assert r.json()["unread"] == 1 and r.json()["results"][0]["kind"] == "outbid"
     r = a.client.post("/api/v1/notifications/read/", {}, format="json")

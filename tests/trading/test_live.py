@@ -64,6 +64,12 @@ def test_watchers_get_a_snapshot_then_every_change_in_sequence(tx_floor):
     assert sequences[1] == sequences[0] + 2  # B's bid and A's proxy answer
     assert [m["state"]["current_price"] for m in messages] == ["2000.00", "2020.00", "2600.00"]
     assert messages[-1]["state"]["leader"] == "竞买人 B"
+    # each message carries its public bid rows, so pages extend their history without asking
+    assert [(b["bidder"], b["amount"], b["kind"]) for b in messages[1]["bids"]] == [
+        ("竞买人 B", "2010.00", "manual"),
+        ("竞买人 A", "2020.00", "proxy"),
+    ]
+    assert all(set(row) == {"sequence", "bidder", "amount", "kind", "created_at"} for m in messages for row in m["bids"])
     assert all(m["type"] == "state" for m in messages)
 
 
@@ -105,7 +111,7 @@ def test_a_tender_publishes_counts_only(tx_floor):
 
     message = async_to_sync(scenario)()
     assert message["state"]["bid_count"] == 1 and message["state"]["current_price"] is None
-    assert "2345" not in str(message)
+    assert "2345" not in str(message) and "bids" not in message
 
 
 def test_a_draft_lot_socket_is_refused_to_strangers(tx_floor):
