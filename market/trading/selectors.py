@@ -138,17 +138,18 @@ def sale_state_for(
 
 
 def auction_rank(sale: Sale, bidder: Bidder) -> int:
-    """1 for the leader; others by the highest amount they authorised (earlier first on ties)."""
+    """1 for the leader; the others by the highest amount they authorised, earlier first on ties
+    (one query, whatever the number of bidders)."""
     if sale.leader_id == bidder.organisation_id:
         return 1
-    ahead = (
-        Bidder.objects.filter(sale=sale, maximum__gt=bidder.maximum).exclude(pk=bidder.pk).count()
-        + Bidder.objects.filter(sale=sale, maximum=bidder.maximum, created_at__lt=bidder.created_at).count()
+    others = sorted(
+        Bidder.objects.filter(sale=sale)
+        .exclude(organisation_id=sale.leader_id)
+        .values_list("pk", "maximum", "created_at"),
+        key=lambda row: (-(row[1] or 0), row[2], row[0]),
     )
-    leader_counted = Bidder.objects.filter(
-        sale=sale, organisation_id=sale.leader_id, maximum__lte=bidder.maximum
-    ).exists()
-    return ahead + 1 + (1 if leader_counted else 0)
+    ahead = next(i for i, row in enumerate(others) if row[0] == bidder.pk)
+    return ahead + (2 if sale.leader_id is not None else 1)
 
 
 def bids_visible(sale: Sale, *, organisation: Organisation | None) -> QuerySet[Bid]:

@@ -420,10 +420,10 @@ def _state_write(sale: Sale, state: engine.AuctionState) -> None:
 def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum=None, ip=None) -> dict:
     """One bid in one transaction: lock the sale, check the clock and the bidder, apply the rules,
     insert the bid rows, bump the sequence. Returns what the bidder sees next."""
-    member_require(actor, organisation, trade=True)
+    # The membership comes with its organisation read now: fresh status and blacklist, before the lock.
+    organisation = member_require(actor, organisation, trade=True).organisation
     amount = _dec(amount, "amount", required=True, positive=False)
     maximum = _dec(maximum, "maximum", positive=False)
-    organisation = Organisation.objects.get(pk=organisation.pk)  # fresh status and blacklist, before the lock
     with transaction.atomic():
         sale = _sale_for_update(lot_id)
         now = timezone.now()

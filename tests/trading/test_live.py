@@ -69,7 +69,11 @@ def test_watchers_get_a_snapshot_then_every_change_in_sequence(tx_floor):
         ("竞买人 B", "2010.00", "manual"),
         ("竞买人 A", "2020.00", "proxy"),
     ]
-    assert all(set(row) == {"sequence", "bidder", "amount", "kind", "created_at"} for m in messages for row in m["bids"])
+    assert all(
+        set(row) == {"sequence", "bidder", "amount", "kind", "created_at"}
+        for m in messages
+        for row in m["bids"]
+    )
     assert all(m["type"] == "state" for m in messages)
 
 
