@@ -411,7 +411,8 @@ def lot_market_update(*, lot_id: int, reindex: bool = False, **fields) -> None:
     Lot.objects.filter(pk=lot_id).update(**fields, updated_at=timezone.now())
     from listings.search.facets_cache import lots_changed
 
-    lots_changed()  # a queryset update sends no post_save: cached search counts are void
+    # A queryset update sends no post_save: cached search counts are void (a bid moves only prices).
+    lots_changed(prices_only=set(fields) <= {"current_price", "closes_at", "bid_count", "sequence"})
     if reindex:
         _after_commit_index(lot_id)
 

@@ -40,6 +40,8 @@ from listings.search.tokens import query_tokens
 logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "listings:search:generation"
+# Prices move with every bid: they void only the counts of searches that filter by price.
+MARKET_GENERATION_KEY = "listings:search:generation:market"
 KEY_PREFIX = "listings:search:facets"
 DEFAULT_SECONDS = 60
 
@@ -58,23 +60,26 @@ def cache_usable() -> bool:
     return cache_seconds() > 0 and not isinstance(_cache(), LocMemCache | DummyCache)
 
 
-def _generation_bump() -> None:
+def _generation_bump(key: str = GENERATION_KEY) -> None:
     try:
         try:
-            _cache().incr(GENERATION_KEY)
+            _cache().incr(key)
         except ValueError:  # no counter yet (or evicted): start one no earlier entry can carry
-            if not _cache().add(GENERATION_KEY, time.time_ns(), timeout=None):
-                _cache().incr(GENERATION_KEY)
+            if not _cache().add(key, time.time_ns(), timeout=None):
+                _cache().incr(key)
     except Exception:  # a cache that fails serves nothing either: see generation()
         logger.warning("search facet cache: generation bump failed", exc_info=True)
 
 
-def lots_changed(using: str | None = None) -> None:
-    """Something a search could see changed: cached counts are void now and after the commit."""
+def lots_changed(using: str | None = None, *, prices_only: bool = False) -> None:
+    """Something a search could see changed: cached counts are void now and after the commit.
+    ``prices_only``: only prices (and bid counts, close times) moved, as with every bid; that voids
+    just the searches filtered by price (``closing_within`` searches are never cached)."""
     if not cache_usable():
         return
-    _generation_bump()
-    transaction.on_commit(_generation_bump, using=using)
+    key = MARKET_GENERATION_KEY if prices_only else GENERATION_KEY
+    _generation_bump(key)
+    transaction.on_commit(lambda: _generation_bump(key), using=using)
 
 
 def lot_saved_or_deleted(sender, instance=None, using=None, **kwargs) -> None:
@@ -82,11 +87,11 @@ def lot_saved_or_deleted(sender, instance=None, using=None, **kwargs) -> None:
     lots_changed(using)
 
 
-def generation() -> int:
-    value = _cache().get(GENERATION_KEY)
+def generation(key: str = GENERATION_KEY) -> int:
+    value = _cache().get(key)
     if value is None:
-        _cache().add(GENERATION_KEY, time.time_ns(), timeout=None)
-        value = _cache().get(GENERATION_KEY)
+        _cache().add(key, time.time_ns(), timeout=None)
+        value = _cache().get(key)
     if value is None:
         raise RuntimeError("the cache keeps no generation")
     return int(value)
@@ -116,6 +121,8 @@ def facets_cached(query: LotQuery, vendor: str, count: Callable[[], Facets]) -> 
         return count()
     try:
         key = f"{KEY_PREFIX}:{generation()}:{filter_key(query)}"
+        if query.price_min is not None or query.price_max is not None:
+            key += f":{generation(MARKET_GENERATION_KEY)}"
         hit = _cache().get(key)
     except Exception:
         logger.warning("search facet cache unavailable", exc_info=True)

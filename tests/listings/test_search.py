@@ -389,6 +389,24 @@ def test_a_market_update_from_trading_changes_the_counts_at_once(indexed_lots):
 
 
 @pytest.mark.django_db
+def test_a_bid_moves_price_filtered_counts_at_once_and_leaves_other_cached_counts(
+    indexed_lots, django_assert_num_queries
+):
+    from listings.services import lot_market_update
+
+    backend = DatabaseBackend()
+    priced = LotQuery(price_min=Decimal("60000"))
+    before = backend.search(priced)
+    browse = backend.search(LotQuery())
+    lot = indexed_lots["occ_cd"]
+    lot_market_update(lot_id=lot.pk, current_price=Decimal("61000.00"), bid_count=3)  # what a bid writes
+    assert backend.search(priced).total == before.total + 1
+    with django_assert_num_queries(1):  # the page only: the browse counts stay cached
+        again = backend.search(LotQuery())
+    assert again.total == browse.total and again.facets == browse.facets
+
+
+@pytest.mark.django_db
 def test_a_withdrawn_lot_leaves_the_counts_at_once(indexed_lots, search_sellers):
     from listings.services import lot_withdraw
     from tests.factories import make_member
