@@ -1,0 +1,286 @@
+"""Writes of pricing: recording settled trades and voiding them.
+
+``market.deals`` calls :func:`trade_record` once a deal settles and :func:`trade_void` when one is
+reversed; ``manage.py trades_import`` feeds historical trades through the same :func:`trade_record`.
+Both are idempotent, so a retried call or a re-imported file changes nothing. What follows a change
+(live index, statistics) hangs off :func:`_after_trade_change`, run after commit.
+"""
+
+import logging
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
+
+from listings.models import Category
+from market.accounts.uscc import USCCError, uscc_validate
+from market.core.audit import audit_record
+from market.core.regions import region_county_require
+from pricing.models import TradeFact, TradeSource
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+
+# The names the validation messages give the arguments of trade_record and trade_void (a context of
+# their own: the English of a message's subject differs from a column heading's).
+FIELD_LABELS = {
+    "trade_id": pgettext_lazy("trade field", "成交编号"),
+    "source": pgettext_lazy("trade field", "来源"),
+    "awarded_at": pgettext_lazy("trade field", "成交时间"),
+    "settled_at": pgettext_lazy("trade field", "结算时间"),
+    "category_code": pgettext_lazy("trade field", "品类代码"),
+    "county_code": pgettext_lazy("trade field", "区县代码"),
+    "seller_uscc": pgettext_lazy("trade field", "卖方统一社会信用代码"),
+    "buyer_uscc": pgettext_lazy("trade field", "买方统一社会信用代码"),
+    "quantity_t": pgettext_lazy("trade field", "数量（吨）"),
+    "unit_price": pgettext_lazy("trade field", "单价（元/吨）"),
+    "amount": pgettext_lazy("trade field", "金额（元）"),
+    "reason": pgettext_lazy("trade field", "作废原因"),
+}
+
+
+def trade_amount(quantity_t: Decimal, unit_price: Decimal) -> Decimal:
+    """Quantity times unit price, rounded half up to the fen."""
+    return (quantity_t * unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class _Errors:
+    """Field errors collected over one call, raised together so a caller sees every problem at once."""
+
+    def __init__(self):
+        self.by_field: dict[str, list[ValidationError]] = {}
+
+    def add(self, field: str, message: str, code: str) -> None:
+        self.by_field.setdefault(field, []).append(ValidationError(message, code=code))
+
+    def raise_any(self) -> None:
+        if self.by_field:
+            raise ValidationError(self.by_field)
+
+
+def _label(field: str) -> str:
+    return str(FIELD_LABELS[field])
+
+
+def _text(errors: _Errors, field: str, value, max_length: int) -> str:
+    text = str(value or "").strip()
+    if not text:
+        errors.add(field, _("%(field)s不能为空。") % {"field": _label(field)}, "required")
+    elif len(text) > max_length:
+        errors.add(
+            field,
+            _("%(field)s不能超过%(max)d个字符。") % {"field": _label(field), "max": max_length},
+            "too_long",
+        )
+    return text
+
+
+def _moment(errors: _Errors, field: str, value) -> datetime | None:
+    if not isinstance(value, datetime):
+        errors.add(field, _("%(field)s必须是日期时间。") % {"field": _label(field)}, "invalid_datetime")
+        return None
+    if timezone.is_naive(value):
+        errors.add(
+            field,
+            _("%(field)s必须带时区（不接受无时区的时间）。") % {"field": _label(field)},
+            "naive_datetime",
+        )
+        return None
+    return value
+
+
+def _positive(errors: _Errors, field: str, value, *, max_digits: int, places: int) -> Decimal | None:
+    """``value`` as a Decimal that fits ``DecimalField(max_digits, places)`` and is above zero.
+
+    Floats are refused (money and weights are never floats); strings and integers are read exactly.
+    More decimal places than stored are refused rather than rounded, so nobody's number changes.
+    """
+    label = _label(field)
+    number = None
+    if not isinstance(value, (float, bool)):
+        try:
+            number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        except (InvalidOperation, ValueError, TypeError):
+            number = None
+    if number is None or not number.is_finite():
+        errors.add(
+            field,
+            _("%(field)s不是有效的数字：“%(value)s”。")
+            % {"field": label, "value": "" if value is None else value},
+            "invalid_number",
+        )
+        return None
+    if number <= 0:
+        errors.add(field, _("%(field)s必须大于0。") % {"field": label}, "not_positive")
+        return None
+    if number >= Decimal(10) ** (max_digits - places):
+        errors.add(field, _("%(field)s超出允许的范围。") % {"field": label}, "out_of_range")
+        return None
+    step = Decimal(1).scaleb(-places)
+    if number != number.quantize(step):
+        errors.add(
+            field,
+            _("%(field)s最多保留%(places)d位小数。") % {"field": label, "places": places},
+            "too_precise",
+        )
+        return None
+    return number.quantize(step)
+
+
+def _uscc(errors: _Errors, field: str, value) -> str:
+    try:
+        return uscc_validate(str(value or ""))
+    except USCCError as exc:
+        errors.add(
+            field, _("%(field)s：%(message)s") % {"field": _label(field), "message": exc.message}, exc.code
+        )
+        return ""
+
+
+def _category(errors: _Errors, code) -> Category | None:
+    code = str(code or "").strip()
+    category = Category.objects.filter(pk=code).first() if code else None
+    if category is None:
+        errors.add("category_code", _("品类代码“%(code)s”不存在。") % {"code": code}, "category_unknown")
+    return category
+
+
+def _county(errors: _Errors, code):
+    code = str(code or "").strip()
+    try:
+        return region_county_require(code, field="county_code")
+    except ValidationError as exc:
+        not_county = any(e.code == "region_not_county" for e in exc.error_dict.get("county_code", []))
+        if not_county:
+            errors.add(
+                "county_code",
+                _("区县代码“%(code)s”不是区县一级的行政区划。") % {"code": code},
+                "region_not_county",
+            )
+        else:
+            errors.add("county_code", _("区县代码“%(code)s”不存在。") % {"code": code}, "region_unknown")
+        return None
+
+
+def trade_record(
+    *,
+    trade_id: str,
+    awarded_at: datetime,
+    settled_at: datetime,
+    category_code: str,
+    county_code: str,
+    seller_uscc: str,
+    buyer_uscc: str,
+    quantity_t: Decimal,
+    unit_price: Decimal,
+    source: str = "deal",
+) -> TradeFact:
+    """Record one settled trade, or return the fact already recorded under ``trade_id``.
+
+    Idempotent: a second call with the same ``trade_id`` changes nothing and returns the existing
+    row (a warning is logged if its values differ from the stored ones; a voided fact stays voided,
+    a trade id is never reused). Safe under concurrency: of simultaneous calls one inserts and the
+    others read its row. The after-commit hook runs only when a row was inserted. The arguments are
+    validated before anything is looked up, every problem raised at once as a ``ValidationError``
+    keyed by argument name: unknown category or county (the county must be county level, or a
+    prefecture-level city without counties), USCCs that fail GB 32100, quantities and prices that
+    are not positive or do not fit the columns, naive datetimes, a settlement before the award.
+    Whether the trade is *eligible* for an index (METHODOLOGY.md section 1) is decided later, not here.
+    """
+    errors = _Errors()
+    trade_id = _text(errors, "trade_id", trade_id, TradeFact._meta.get_field("trade_id").max_length)
+    if source not in TradeSource.values:
+        errors.add("source", _("来源“%(source)s”无效。") % {"source": source}, "invalid_choice")
+    awarded = _moment(errors, "awarded_at", awarded_at)
+    settled = _moment(errors, "settled_at", settled_at)
+    if awarded is not None and settled is not None and settled < awarded:
+        errors.add("settled_at", _("结算时间不能早于成交时间。"), "settled_before_awarded")
+    category = _category(errors, category_code)
+    region = _county(errors, county_code)
+    seller = _uscc(errors, "seller_uscc", seller_uscc)
+    buyer = _uscc(errors, "buyer_uscc", buyer_uscc)
+    quantity = _positive(errors, "quantity_t", quantity_t, max_digits=16, places=3)
+    price = _positive(errors, "unit_price", unit_price, max_digits=14, places=2)
+    amount = None
+    if quantity is not None and price is not None:
+        amount = trade_amount(quantity, price)
+        if amount <= 0:
+            errors.add("amount", _("金额（数量×单价）不足0.01元。"), "amount_too_small")
+        elif amount >= Decimal(10) ** 16:
+            errors.add("amount", _("%(field)s超出允许的范围。") % {"field": _label("amount")}, "out_of_range")
+    errors.raise_any()
+
+    values = {
+        "source": source,
+        "awarded_at": awarded,
+        "settled_at": settled,
+        "category": category,
+        "region": region,
+        "seller_uscc": seller,
+        "buyer_uscc": buyer,
+        "quantity_t": quantity,
+        "unit_price": price,
+        "amount": amount,
+    }
+    with transaction.atomic():
+        # get_or_create inserts inside its own savepoint and, when a concurrent caller inserted the
+        # same trade_id first (IntegrityError on the unique column), reads that row instead.
+        fact, created = TradeFact.objects.get_or_create(trade_id=trade_id, defaults=values)
+        if created:
+            transaction.on_commit(lambda: _after_trade_change(fact))
+    if not created:
+        stored = {name: getattr(fact, name) for name in values if name not in ("category", "region")}
+        stored.update(category=fact.category_id, region=fact.region_id)
+        given = {**values, "category": category.pk, "region": region.pk}
+        differing = sorted(name for name in values if stored[name] != given[name])
+        if differing:
+            logger.warning(
+                "trade %s already recorded; the call's %s differ from the stored fact, which is kept",
+                trade_id,
+                ", ".join(differing),
+            )
+    return fact
+
+
+def trade_void(*, trade_id: str, reason: str) -> TradeFact | None:
+    """Mark the fact of a reversed trade voided, keeping the row; None if no such trade was recorded.
+
+    Idempotent: voiding a voided fact returns it unchanged (the first time and reason stay). The
+    void is audited in the same transaction, and the change hook runs after commit.
+    """
+    errors = _Errors()
+    reason = _text(errors, "reason", reason, 2000)
+    errors.raise_any()
+    with transaction.atomic():
+        fact = TradeFact.objects.select_for_update().filter(trade_id=str(trade_id or "").strip()).first()
+        if fact is None or fact.voided_at is not None:
+            return fact
+        fact.voided_at = timezone.now()
+        fact.void_reason = reason
+        fact.save(update_fields=["voided_at", "void_reason"])
+        audit_record(
+            actor=None, action="trade.void", target=fact, reason=reason, data={"trade_id": fact.trade_id}
+        )
+        transaction.on_commit(lambda: _after_trade_change(fact))
+    return fact
+
+
+def _after_trade_change(fact: TradeFact) -> None:
+    """Run after the commit that recorded or voided ``fact``.
+
+    A placeholder: it does nothing yet except log at debug level. The price index and statistics
+    issue will make it update the live (indicative) index and the rollups for the fact's cells;
+    until then nothing downstream of a trade fact reacts to it.
+    """
+    logger.debug(
+        "trade fact %s %s (category %s, region %s); no index or statistics update wired yet",
+        fact.trade_id,
+        "voided" if fact.voided_at else "recorded",
+        fact.category_id,
+        fact.region_id,
+    )
