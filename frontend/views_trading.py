@@ -10,7 +10,7 @@ also works without JavaScript.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -454,11 +454,17 @@ def my_awards(request):
     organisation = _acting_organisation(request)
     context = {"organisation": organisation, "awards": []}
     if organisation is not None:
-        awards = list(selectors.awards_of([organisation.pk]).select_related("wanted_offer")[:PAGE_ROWS])
+        awards = list(
+            selectors.awards_of([organisation.pk]).select_related("wanted_offer", "deal")[:PAGE_ROWS]
+        )
         units = dict(Unit.choices)
         for award in awards:
             award.as_buyer = award.buyer_id == organisation.pk
             award.unit_label = units.get(award.unit, award.unit)
+            try:
+                award.deal_link = award.deal  # the contract the award became (market.deals)
+            except ObjectDoesNotExist:
+                award.deal_link = None
         context["awards"] = awards
     return render(request, "frontend/trading/my_awards.html", context)
 

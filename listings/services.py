@@ -282,6 +282,16 @@ def lot_auto_publishable(lot: Lot) -> bool:
     return settings.LOTS_AUTO_PUBLISH and lot.seller.is_verified and not lot.hazardous
 
 
+def _blacklist_refuse(organisation: Organisation) -> None:
+    """A blacklisted organisation can neither list nor bid until an operator lifts it."""
+    if organisation.is_blacklisted:
+        raise ValidationError(
+            _("贵单位已被列入交易黑名单（%(reason)s），不能挂牌或报价。")
+            % {"reason": organisation.blacklist_reason or _("未说明原因")},
+            code="blacklisted",
+        )
+
+
 def lot_submit(*, actor, lot: Lot, ip=None) -> Lot:
     seller_require(actor, lot.seller)
     with transaction.atomic():
@@ -292,6 +302,7 @@ def lot_submit(*, actor, lot: Lot, ip=None) -> Lot:
                 % {"status": lot.seller.get_status_display()},
                 code="seller_not_verified",
             )
+        _blacklist_refuse(lot.seller)
         if lot.pickup_by < timezone.localdate():
             raise _field_error("pickup_by", _("最迟提货日期已过，请修改后再提交。"), "date_past")
         _lot_move(lot, LotStatus.SUBMITTED, actor=actor, action="lot.submit", ip=ip)
@@ -333,6 +344,7 @@ def lot_publish(*, actor, lot: Lot, ip=None) -> Lot:
         lot = Lot.objects.select_for_update().select_related("seller").get(pk=lot.pk)
         if not lot.seller.is_verified:
             raise ValidationError(_("卖方单位未通过认证，不能挂牌。"), code="seller_not_verified")
+        _blacklist_refuse(lot.seller)
         _lot_move(lot, LotStatus.PUBLISHED, actor=actor, action="lot.publish", ip=ip)
         _announce_published(lot)
     notify_users(
@@ -531,6 +543,7 @@ def wanted_create(
     buyer_require(actor, organisation)
     if not organisation.is_verified:
         raise ValidationError(_("单位通过平台认证后才能发布求购信息。"), code="buyer_not_verified")
+    _blacklist_refuse(organisation)
     errors = {}
     cat = qty = reg = None
     try:
@@ -615,6 +628,7 @@ def offer_create(
     seller_require(actor, organisation)
     if not organisation.is_verified:
         raise ValidationError(_("单位通过平台认证后才能报价。"), code="seller_not_verified")
+    _blacklist_refuse(organisation)
     if organisation.pk == wanted.buyer_id:
         raise ValidationError(_("不能向本单位的求购信息报价。"), code="own_listing")
     qty = _quantity(quantity)

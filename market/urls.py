@@ -3,12 +3,15 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from market.deals.webhooks import stripe_webhook
+
 admin.site.site_header = gettext_lazy("再生资源交易市场 · 运营后台")
 admin.site.site_title = gettext_lazy("运营后台")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("market.api_urls")),
+    path("payments/stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),

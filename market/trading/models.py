@@ -292,6 +292,7 @@ class AwardSource(models.TextChoices):
     FIXED = "fixed", _("挂牌成交")
     LOT_OFFER = "lot_offer", _("询价成交")
     WANTED_OFFER = "wanted_offer", _("求购报价成交")
+    RUNNER_UP = "runner_up", _("违约后递补成交")
 
 
 class Award(models.Model):

@@ -55,6 +55,7 @@ from market.trading.models import (
     SaleStatus,
     award_amount,
 )
+from market.trading.signals import award_created, deposit_moved
 
 # --- refusals -------------------------------------------------------------------------------
 
@@ -724,6 +725,7 @@ def wanted_offer_award(*, actor, offer: WantedOffer, ip=None) -> Award:
             unit_price=offer.unit_price, amount=award_amount(offer.quantity, offer.unit_price),
         )  # fmt: skip
         audit_record(actor=actor, action="award.create", target=award, ip=ip, data={"wanted_offer": offer.pk})
+        award_created.send(sender=Award, award=award)
         _award_notify(award, title=wanted.title, url=reverse("frontend:wanted_detail", args=[wanted.pk]))
     return award
 
@@ -755,6 +757,7 @@ def deposit_create(*, actor, organisation: Organisation, lot_id: int, ip=None) -
 
 
 def _deposit_move(deposit: Deposit, to: str, *, actor, action: str, reason: str = "", ip=None) -> Deposit:
+    from_state = deposit.status
     now = timezone.now()
     extra = []
     if to == DepositStatus.PAID:
@@ -763,10 +766,35 @@ def _deposit_move(deposit: Deposit, to: str, *, actor, action: str, reason: str 
     else:
         deposit.settled_at = now
         extra.append("settled_at")
-    return transition(
+    transition(
         deposit, field="status", to=to, table=DEPOSIT_TRANSITIONS, actor=actor, action=action,
         reason=reason, ip=ip, extra_fields=extra,
     )  # fmt: skip
+    deposit_moved.send(sender=Deposit, deposit=deposit, from_state=from_state, to_state=to)
+    return deposit
+
+
+def deposit_settle(
+    *, deposit_id: int, to: str, actor=None, reason: str = "", reference: str = "", ip=None
+) -> Deposit:
+    """Move a deposit for settlement (deals): paid online, applied to the price, forfeited on a
+    default. Locks the sale, then the deposit; moving it to where it already is changes nothing."""
+    with transaction.atomic():
+        sale_id = Deposit.objects.filter(pk=deposit_id).values_list("sale_id", flat=True).get()
+        Sale.objects.select_for_update().filter(pk=sale_id).first()
+        deposit = Deposit.objects.select_for_update().select_related("sale").get(pk=deposit_id)
+        if deposit.status == to:
+            return deposit
+        if reference:
+            deposit.reference = reference[:64]
+            deposit.save(update_fields=["reference"])
+        action = {
+            DepositStatus.PAID: "deposit.paid",
+            DepositStatus.APPLIED: "deposit.apply",
+            DepositStatus.FORFEITED: "deposit.forfeit",
+            DepositStatus.RELEASED: "deposit.release",
+        }[to]
+        return _deposit_move(deposit, to, actor=actor, action=action, reason=reason, ip=ip)
 
 
 def deposit_confirm(*, actor, deposit: Deposit, reference: str = "", ip=None) -> Deposit:
@@ -799,6 +827,7 @@ def _award_create(sale: Sale, *, source: str, buyer_id: int, quantity, unit_pric
         winning_bid=bid, lot_offer=lot_offer,
     )  # fmt: skip
     audit_record(actor=None, action="award.create", target=award, data={"sale": sale.pk, "source": source})
+    award_created.send(sender=Award, award=award)
     _award_notify(award, title=lot.title, url=_lot_url(lot.pk))
     return award
 
@@ -962,6 +991,7 @@ __all__ = [
     "buy",
     "deposit_confirm",
     "deposit_create",
+    "deposit_settle",
     "eligibility_check",
     "lot_offer_accept",
     "lot_offer_create",

@@ -117,6 +117,21 @@ def test_draft_then_submit_publishes_a_verified_sellers_ordinary_lot(
     assert ("lot.submit", "submitted") in actions and ("lot.publish", "published") in actions
 
 
+def test_a_blacklisted_seller_can_neither_submit_nor_be_published(api, categories, seller, operator):
+    from market.accounts.services import organisation_blacklist
+
+    org, admin = seller
+    api.force_authenticate(admin)
+    lot_id = api.post("/api/v1/lots/", lot_payload(), format="json").json()["id"]
+    organisation_blacklist(actor=operator, organisation=org, blacklist=True, reason="虚假过磅")
+    refused = api.post(f"/api/v1/lots/{lot_id}/submit/")
+    assert refused.status_code == 400 and refused.json()["code"] == "blacklisted"
+    assert "虚假过磅" in refused.json()["message"]
+    assert Lot.objects.get(pk=lot_id).status == LotStatus.DRAFT
+    organisation_blacklist(actor=operator, organisation=org, blacklist=False, reason="整改完成")
+    assert api.post(f"/api/v1/lots/{lot_id}/submit/").json()["status"] == "published"
+
+
 def test_hazardous_lot_waits_for_an_operator(api, categories, seller, operator):
     org, admin = seller
     api.force_authenticate(admin)

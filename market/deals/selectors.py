@@ -1,0 +1,231 @@
+"""Reads of the deals app: who may see a deal, what its parties must do next, its ledger and
+balance, the trace chain and whether it verifies, an organisation's credit record."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.utils.translation import gettext as _
+
+from market.accounts.selectors import government_officer_for, memberships_of
+from market.core.regions import region_code_prefix
+from market.deals import rules
+from market.deals.models import (
+    Deal,
+    DealStatus,
+    DefaultParty,
+    LedgerEntry,
+    LedgerKind,
+    Manifest,
+    ManifestStatus,
+    Payment,
+    Rating,
+    TraceChain,
+    TraceEntry,
+    Weighing,
+    WeighingStatus,
+)
+
+
+def deals_visible(user) -> QuerySet[Deal]:
+    """Operators see every deal; members their organisations' deals; a government office (read only)
+    the hazardous deals whose goods leave from its jurisdiction."""
+    qs = Deal.objects.select_related("seller", "buyer", "category", "region")
+    if not getattr(user, "is_authenticated", False):
+        return qs.none()
+    if getattr(user, "is_operator", False):
+        return qs
+    org_ids = list(memberships_of(user).values_list("organisation_id", flat=True))
+    condition = Q(buyer_id__in=org_ids) | Q(seller_id__in=org_ids)
+    officer = government_officer_for(user)
+    if officer is not None:
+        condition |= Q(
+            hazardous=True, region__code__startswith=region_code_prefix(officer.office.jurisdiction_id) or "-"
+        )
+    return qs.filter(condition)
+
+
+def deals_of_organisation(organisation_id: int) -> QuerySet[Deal]:
+    return Deal.objects.filter(Q(buyer_id=organisation_id) | Q(seller_id=organisation_id)).select_related(
+        "seller", "buyer", "category"
+    )
+
+
+def party_of(user, deal: Deal) -> str:
+    """buyer, seller or "" (an operator, an officer, a viewer of another organisation)."""
+    org_ids = (
+        set(memberships_of(user).values_list("organisation_id", flat=True))
+        if user.is_authenticated
+        else set()
+    )
+    if deal.buyer_id in org_ids:
+        return DefaultParty.BUYER
+    if deal.seller_id in org_ids:
+        return DefaultParty.SELLER
+    return ""
+
+
+@dataclass(frozen=True)
+class Balance:
+    total: Decimal  # what the buyer owes in all (the weighed amount once known)
+    paid: Decimal  # payments and the applied deposit, less refunds made or promised
+    due: Decimal  # still to pay (never negative)
+    to_refund: Decimal  # paid beyond the total, not yet promised back
+    fee: Decimal
+    payout: Decimal
+
+
+def deal_balance(deal: Deal) -> Balance:
+    from market.deals.services import deal_due, deal_paid_total
+
+    paid = deal_paid_total(deal)
+    total = deal.amount_due_total
+    sums = dict(
+        LedgerEntry.objects.filter(deal=deal, kind__in=[LedgerKind.FEE, LedgerKind.PAYOUT])
+        .values_list("kind")
+        .annotate(s=Sum("amount"))
+        .order_by()
+    )
+    return Balance(
+        total=total,
+        paid=paid,
+        due=deal_due(deal)
+        if deal.status in (DealStatus.AWAITING_PAYMENT, DealStatus.WEIGHED)
+        else Decimal("0.00"),
+        to_refund=max(paid - total, Decimal("0.00")),
+        fee=sums.get(LedgerKind.FEE, Decimal("0.00")),
+        payout=sums.get(LedgerKind.PAYOUT, Decimal("0.00")),
+    )
+
+
+def deal_ledger(deal: Deal) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(
+        Q(deal=deal) | Q(deposit_id=deal.deposit_id, deposit__isnull=False)
+    ).order_by("created_at", "id")
+
+
+def deal_payments(deal: Deal) -> QuerySet[Payment]:
+    return deal.payments.order_by("created_at", "id")
+
+
+def deal_weighing(deal: Deal) -> Weighing | None:
+    return deal.weighings.order_by("-created_at", "-id").first()
+
+
+def deal_manifest(deal: Deal) -> Manifest | None:
+    return Manifest.objects.filter(deal=deal).first()
+
+
+def next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
+    """What the party must do next, as (code, sentence): the page's call to action."""
+    s = deal.status
+    steps = []
+    weighing = deal_weighing(deal)
+    if party == DefaultParty.BUYER:
+        if s == DealStatus.AWAITING_PAYMENT:
+            steps.append(("pay", _("请在付款截止前支付货款。")))
+        elif s == DealStatus.PAID:
+            steps.append(("pickup", _("请预约提货（车牌、司机、日期）。")))
+        elif s == DealStatus.PICKUP_SCHEDULED:
+            steps.append(("weigh", _("提货过磅后录入磅单。")))
+        elif s == DealStatus.SETTLED:
+            steps.append(("receive", _("确认收货，完成交易。")))
+    if party == DefaultParty.SELLER and s == DealStatus.PICKUP_SCHEDULED:
+        steps.append(("weigh", _("装车过磅后可录入磅单。")))
+    if party == DefaultParty.SELLER and s == DealStatus.DEFAULTED and deal.defaulted_by == DefaultParty.BUYER:
+        steps.append(("runner_up", _("买方违约：可以将标的转给下一位竞买人。")))
+    awaiting = s == DealStatus.WEIGHED and weighing is not None and weighing.status == WeighingStatus.AWAITING
+    if awaiting and party and weighing.recorded_by_party != party:
+        steps.append(("confirm_weight", _("过磅结果超出允差，请确认或提出异议。")))
+    if s == DealStatus.WEIGHED and party == DefaultParty.BUYER and deal.final_amount is not None:
+        from market.deals.services import deal_due
+
+        if deal_due(deal) > 0:
+            steps.append(("top_up", _("按过磅结果补足差额。")))
+    if deal.hazardous and party and s in (DealStatus.PAID, DealStatus.PICKUP_SCHEDULED, DealStatus.WEIGHED):
+        manifest = deal_manifest(deal)
+        if manifest is None:
+            steps.append(("manifest", _("危险废物须填写转移联单后才能结算。")))
+        elif manifest.status != ManifestStatus.COMPLETED:
+            steps.append(("manifest_confirm", _("转移联单待各方确认。")))
+    if s == DealStatus.COMPLETED and party and not deal.ratings.filter(rater_id=_org(deal, party)).exists():
+        steps.append(("rate", _("评价对方。")))
+    return steps
+
+
+def _org(deal: Deal, party: str) -> int:
+    return deal.buyer_id if party == DefaultParty.BUYER else deal.seller_id
+
+
+# --- trace ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    ok: bool
+    entries: int
+    first_broken: int | None  # the index of the first entry whose hash or link is wrong
+
+
+def trace_chain_by_code(code: str) -> TraceChain | None:
+    return TraceChain.objects.filter(code=(code or "").strip().upper()).first()
+
+
+def trace_entries(chain: TraceChain) -> QuerySet[TraceEntry]:
+    return TraceEntry.objects.filter(chain=chain).order_by("index")
+
+
+def trace_verify(chain: TraceChain) -> ChainCheck:
+    prev = rules.GENESIS
+    count = 0
+    for expected_index, entry in enumerate(trace_entries(chain).iterator()):
+        count += 1
+        digest = rules.trace_hash(
+            prev_hash=prev, chain=chain.code, index=entry.index, event=entry.event, data=entry.data,
+            occurred_at=entry.occurred_at.isoformat(),
+        )  # fmt: skip
+        if entry.index != expected_index or entry.prev_hash != prev or entry.hash != digest:
+            return ChainCheck(ok=False, entries=count, first_broken=entry.index)
+        prev = entry.hash
+    return ChainCheck(ok=True, entries=count, first_broken=None)
+
+
+# --- credit ---------------------------------------------------------------------------------
+
+
+def credit_record(organisation_id: int) -> rules.CreditRecord:
+    deals = deals_of_organisation(organisation_id)
+    ended = deals.filter(status__in=[DealStatus.SETTLED, DealStatus.COMPLETED, DealStatus.DEFAULTED])
+    as_buyer_on_time = deals.filter(buyer_id=organisation_id, paid_at__isnull=False).filter(
+        paid_at__lte=F("pay_by")
+    )
+    as_seller_settled = deals.filter(
+        seller_id=organisation_id, status__in=[DealStatus.SETTLED, DealStatus.COMPLETED]
+    )
+    defaults = Deal.objects.filter(
+        Q(buyer_id=organisation_id, defaulted_by=DefaultParty.BUYER)
+        | Q(seller_id=organisation_id, defaulted_by=DefaultParty.SELLER),
+        status=DealStatus.DEFAULTED,
+    ).count()
+    lost = (
+        Weighing.objects.filter(status=WeighingStatus.RESOLVED)
+        .filter(
+            Q(deal__buyer_id=organisation_id, decided_against=DefaultParty.BUYER)
+            | Q(deal__seller_id=organisation_id, decided_against=DefaultParty.SELLER)
+        )
+        .count()
+    )
+    ratings = Rating.objects.filter(ratee_id=organisation_id).aggregate(n=Count("pk"), s=Sum("score"))
+    return rules.CreditRecord(
+        deals=ended.count(),
+        on_time=as_buyer_on_time.count() + as_seller_settled.count(),
+        defaults=defaults,
+        disputes_lost=lost,
+        rating_sum=ratings["s"] or 0,
+        ratings=ratings["n"] or 0,
+    )
+
+
+def rating_summary(organisation_id: int) -> dict:
+    agg = Rating.objects.filter(ratee_id=organisation_id).aggregate(n=Count("pk"), avg=Avg("score"))
+    return {"count": agg["n"] or 0, "average": round(agg["avg"], 1) if agg["avg"] is not None else None}
