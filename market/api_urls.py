@@ -7,4 +7,6 @@ urlpatterns = [
     path("", include("market.accounts.api_urls")),
     path("", include("listings.api_urls")),
     path("", include("market.trading.api_urls")),
+    path("", include("pricing.api_urls")),
+    path("", include("market.deals.api_urls")),
 ]

@@ -9,9 +9,11 @@ See README.md for the full list of variables.
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -76,6 +78,7 @@ INSTALLED_APPS = [
     "listings",
     "pricing",
     "market.trading",
+    "market.deals",
     "frontend",
 ]
 
@@ -194,9 +197,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "market.trading.tasks.sales_close_sweep",
         "schedule": timedelta(seconds=env_int("TRADING_SWEEP_S", 30)),
     },
+    "indices-daily-close": {
+        "task": "pricing.index_tasks.indices_close_task",
+        # A few minutes after the cut-off (16:30 Asia/Shanghai), Monday to Friday.
+        "schedule": crontab(hour=16, minute=35, day_of_week="mon-fri"),
+    },
+    "deals-deadlines-sweep": {
+        "task": "market.deals.tasks.deals_sweep",
+        "schedule": timedelta(minutes=5),
+    },
     "lots-search-reconcile": {
         "task": "listings.search.tasks.lots_reconcile",
         "schedule": timedelta(minutes=15),
+    },
+    "stats-rollups-sweep": {
+        "task": "pricing.tasks.stats_sweep",
+        "schedule": timedelta(minutes=env_int("STATS_SWEEP_MINUTES", 10)),
     },
 }
 
@@ -275,6 +291,17 @@ SPECTACULAR_SETTINGS = {
         "PackagingEnum": "listings.models.Packaging",
         "UnitEnum": "listings.models.Unit",
         "WantedStatusEnum": "listings.models.WantedStatus",
+        "DefaultPartyEnum": "market.deals.models.DefaultParty",
+        "PaymentMethodEnum": "market.deals.models.PaymentMethod",
+        "PaymentPurposeEnum": "market.deals.models.PaymentPurpose",
+        "PaymentStatusEnum": "market.deals.models.PaymentStatus",
+        "DealStatusEnum": "market.deals.models.DealStatus",
+        "WeighingStatusEnum": "market.deals.models.WeighingStatus",
+        "ManifestStatusEnum": "market.deals.models.ManifestStatus",
+        "LedgerKindEnum": "market.deals.models.LedgerKind",
+        "DepositMethodEnum": "market.trading.models.DepositMethod",
+        "DepositStatusEnum": "market.trading.models.DepositStatus",
+        "SaleStatusEnum": "market.trading.models.SaleStatus",
     },
 }
 
@@ -324,7 +351,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
 ELASTICSEARCH_INDEX_PREFIX = os.environ.get("ELASTICSEARCH_INDEX_PREFIX", "market-")
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")  # Stripe.js on the payment page
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # empty: Stripe's own address
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+STRIPE_WEBHOOK_TOLERANCE_S = env_int("STRIPE_WEBHOOK_TOLERANCE_S", 300)
 
 # --- Security (production defaults follow DEBUG; each can be overridden) --------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -363,3 +394,28 @@ SAVED_SEARCHES_MAX = env_int("SAVED_SEARCHES_MAX", 20)
 TRADING_MAX_EXTENSION_S = env_int("TRADING_MAX_EXTENSION_S", 3600)
 TRADING_CLOSE_LOOKAHEAD_S = env_int("TRADING_CLOSE_LOOKAHEAD_S", 90)
 TRADING_CLOSING_WARNING_S = env_int("TRADING_CLOSING_WARNING_S", 15 * 60)
+
+# Deals: the platform's service fee (paid by the seller, a fraction of the settled amount), days to
+# pay after the award, days added to the lot's pickup date when payment is late in the window, the
+# weighbridge tolerance, days after settlement before a deal completes by itself.
+DEALS_FEE_RATE = Decimal(os.environ.get("DEALS_FEE_RATE", "0.005"))
+DEALS_PAYMENT_DAYS = env_int("DEALS_PAYMENT_DAYS", 3)
+DEALS_PICKUP_DAYS = env_int("DEALS_PICKUP_DAYS", 7)
+DEALS_WEIGHT_TOLERANCE = Decimal(os.environ.get("DEALS_WEIGHT_TOLERANCE", "0.02"))
+DEALS_COMPLETE_AFTER_DAYS = env_int("DEALS_COMPLETE_AFTER_DAYS", 3)
+# The platform's account that bank transfers (对公转账) go to: shown on the payment page.
+PLATFORM_BANK_NAME = os.environ.get("PLATFORM_BANK_NAME", "中国工商银行北京分行营业部")
+PLATFORM_BANK_ACCOUNT = os.environ.get("PLATFORM_BANK_ACCOUNT", "0200 0045 0920 1234 567")
+PLATFORM_ACCOUNT_NAME = os.environ.get("PLATFORM_ACCOUNT_NAME", "再生资源交易市场运营有限公司")
+
+# Statistics: the online trade value the market aims at in a year (yuan; dashboards show the year's
+# value beside it), and how long the open data (with disclosure control) is cached, in seconds.
+STATS_ANNUAL_TARGET_YUAN = Decimal(os.environ.get("STATS_ANNUAL_TARGET_YUAN", "500000000000"))
+STATS_OPEN_DATA_CACHE_S = env_int("STATS_OPEN_DATA_CACHE_S", 600)
+
+# Price indices (METHODOLOGY.md): the daily cut-off (Asia/Shanghai), public holidays that are not
+# business days (comma-separated ISO dates), the minimum tonnes of a cell for a transaction-based
+# value. Each category's minimum lot for the index is set on the category in the admin.
+INDEX_CUTOFF = os.environ.get("INDEX_CUTOFF", "16:30")
+INDEX_HOLIDAYS = [d for d in os.environ.get("INDEX_HOLIDAYS", "").split(",") if d.strip()]
+INDEX_MIN_CELL_TONNES = Decimal(os.environ.get("INDEX_MIN_CELL_TONNES", "0"))

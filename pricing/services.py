@@ -3,7 +3,8 @@
 ``market.deals`` calls :func:`trade_record` once a deal settles and :func:`trade_void` when one is
 reversed; ``manage.py trades_import`` feeds historical trades through the same :func:`trade_record`.
 Both are idempotent, so a retried call or a re-imported file changes nothing. What follows a change
-(live index, statistics) hangs off :func:`_after_trade_change`, run after commit.
+(live index, statistics) hangs off :func:`_after_trade_change`, run after commit; the statistics
+rollups are also marked pending in the writing transaction, so a lost hook is caught up by the sweep.
 """
 
 import logging
@@ -21,6 +22,7 @@ from market.accounts.uscc import USCCError, uscc_validate
 from market.core.audit import audit_record
 from market.core.regions import region_county_require
 from pricing.models import TradeFact, TradeSource
+from pricing.rollups import rollups_fact_apply, rollups_mark_pending
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +234,7 @@ def trade_record(
         # same trade_id first (IntegrityError on the unique column), reads that row instead.
         fact, created = TradeFact.objects.get_or_create(trade_id=trade_id, defaults=values)
         if created:
+            rollups_mark_pending(fact.pk)  # in this transaction: the sweep finds it if the hook is lost
             transaction.on_commit(lambda: _after_trade_change(fact))
     if not created:
         stored = {name: getattr(fact, name) for name in values if name not in ("category", "region")}
@@ -263,6 +266,7 @@ def trade_void(*, trade_id: str, reason: str) -> TradeFact | None:
         fact.voided_at = timezone.now()
         fact.void_reason = reason
         fact.save(update_fields=["voided_at", "void_reason"])
+        rollups_mark_pending(fact.pk)
         audit_record(
             actor=None, action="trade.void", target=fact, reason=reason, data={"trade_id": fact.trade_id}
         )
@@ -271,16 +275,28 @@ def trade_void(*, trade_id: str, reason: str) -> TradeFact | None:
 
 
 def _after_trade_change(fact: TradeFact) -> None:
-    """Run after the commit that recorded or voided ``fact``.
+    """Run after the commit that recorded or voided ``fact``: bring the statistics rollups in line.
 
-    A placeholder: it does nothing yet except log at debug level. The price index and statistics
-    issue will make it update the live (indicative) index and the rollups for the fact's cells;
-    until then nothing downstream of a trade fact reacts to it.
+    Applying is idempotent (``pricing.rollups.rollups_fact_apply``), so a lost or failed run is
+    made good by the periodic sweep (``pricing.tasks.stats_sweep``) and a repeated one changes
+    nothing. A failure is logged, never raised: the trade itself is already committed.
     """
     logger.debug(
-        "trade fact %s %s (category %s, region %s); no index or statistics update wired yet",
+        "trade fact %s %s (category %s, region %s): applying to the statistics rollups",
         fact.trade_id,
         "voided" if fact.voided_at else "recorded",
         fact.category_id,
         fact.region_id,
     )
+    try:
+        rollups_fact_apply(fact_id=fact.pk)
+    except Exception:
+        logger.exception("trade fact %s: rollups not applied, left to the sweep", fact.trade_id)
+    if fact.voided_at is None:
+        # The indicative index of the trade's series, computed and pushed by a worker (``/ws/indices/``).
+        try:
+            from pricing.index_tasks import index_tick_task
+
+            index_tick_task.delay(fact.pk)
+        except Exception:  # a lost tick costs nothing: the next trade's tick and the close follow
+            logger.exception("trade fact %s: indicative tick not queued", fact.trade_id)
