@@ -425,6 +425,13 @@ def demo_steps():
         return demo_sales_load()
 
     steps.append(("交易场次", sales_step))
+
+    def deals_step():
+        from frontend.demo_deals import demo_deals_load
+
+        return demo_deals_load()
+
+    steps.append(("履约合同", deals_step))
     return steps
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from frontend import views
+from frontend.urls_deals import urlpatterns as deals_urlpatterns
 from frontend.urls_listings import urlpatterns as listings_urlpatterns
 from frontend.urls_trading import urlpatterns as trading_urlpatterns
 
@@ -56,3 +57,4 @@ urlpatterns = [
 
 urlpatterns += listings_urlpatterns
 urlpatterns += trading_urlpatterns
+urlpatterns += deals_urlpatterns

@@ -37,6 +37,7 @@ from market.accounts import selectors, services
 from market.accounts.middleware import SESSION_KEY
 from market.accounts.models import LicenceKind, MemberRole, Organisation
 from market.core.audit import audit_trail, client_ip
+from market.deals.selectors import rating_summary
 
 AUDIT_TRAIL_ROWS = 50
 
@@ -258,6 +259,7 @@ def _organisation_page(request, organisation, *, invite_form=None, licence_form=
         "can_trade": can_trade,
         "public_licences": list(selectors.licences_public(organisation)),
         "licence_kinds": LicenceKind,
+        "ratings": rating_summary(organisation.pk),
     }
     if access is not None:
         context["members"] = list(selectors.organisation_members(organisation))

@@ -19,14 +19,19 @@ from market.accounts.models import (
 from market.accounts.selectors import licence_valid_for
 from market.accounts.uscc import uscc_validate
 from market.core.models import AuditEntry
+from market.deals.models import Deal, LedgerEntry, ManifestStatus, Rating, TraceEntry
+from market.deals.selectors import trace_verify
 
 pytestmark = pytest.mark.django_db
 
 
 def counts():
     return tuple(
-        m.objects.count() for m in (User, Organisation, Membership, Licence, GovernmentOfficer, AuditEntry)
-    )
+        m.objects.count()
+        for m in (
+            User, Organisation, Membership, Licence, GovernmentOfficer, AuditEntry, Deal, LedgerEntry, TraceEntry,
+        )
+    )  # fmt: skip
 
 
 def test_demo_load_is_realistic_and_idempotent(client):
@@ -61,3 +66,23 @@ def test_demo_load_is_realistic_and_idempotent(client):
     for email in ("steel@demo.market", "gov.tangshan@demo.market", "lead@demo.market"):
         assert client.login(request=HttpRequest(), username=email, password=DEMO_PASSWORD), email
     assert User.objects.get(email="operator@demo.market").is_operator
+
+    # Contracts in every state, made through the services: ledger, trace and ratings are real.
+    statuses = set(Deal.objects.values_list("status", flat=True))
+    assert {
+        "awaiting_payment", "paid", "pickup_scheduled", "weighed", "disputed", "settled", "completed", "defaulted",
+    } <= statuses  # fmt: skip
+    hazardous = Deal.objects.get(hazardous=True, status="completed")
+    assert hazardous.manifest.status == ManifestStatus.COMPLETED
+    assert Rating.objects.filter(deal__status="completed").count() >= 4
+    assert LedgerEntry.objects.filter(kind="payout").count() >= 3
+    for deal in Deal.objects.select_related("trace_chain"):
+        assert trace_verify(deal.trace_chain).ok, deal.number
+    steel = User.objects.get(email="steel.trader@demo.market")
+    client.force_login(steel)
+    page = client.get("/deals/").content.decode()
+    assert "履约演示" in page and "已完成" in page and "可以将标的转给下一位竞买人" in page
+    defaulted = Deal.objects.get(status="defaulted")
+    assert client.get(f"/deals/{defaulted.pk}/").status_code == 200
+    client.logout()
+    assert client.get(f"/trace/{hazardous.trace_chain.code}/").status_code == 200

@@ -3,6 +3,7 @@ import htmx from "htmx.org";
 
 import { countdownsStart, formatCountdown, serverNow } from "./countdown";
 import { csrfToken } from "./csrf";
+import { dealsStart } from "./deals";
 import { notificationsConnect } from "./notifications";
 import { regionPickerInit } from "./regions";
 import { saleFormsStart } from "./sale_form";
@@ -45,6 +46,7 @@ function start(): void {
   countdownsStart();
   tradingStart();
   saleFormsStart();
+  dealsStart();
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
