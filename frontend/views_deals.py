@@ -70,7 +70,7 @@ from market.deals.models import (
     WeighingStatus,
 )
 from market.deals.services import DealRefused
-from market.trading.models import AwardSource
+from market.trading.models import Award, AwardSource, Bidder
 
 PAGE_SIZE = 20
 OPEN_PAYMENT = (PaymentStatus.PENDING, PaymentStatus.SUBMITTED)
@@ -439,7 +439,17 @@ def list_next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
             steps.append(("receive", _("确认收货，完成交易。")))
     if party == S and s == DealStatus.PICKUP_SCHEDULED:
         steps.append(("weigh", _("装车过磅后可录入磅单。")))
-    if party == S and s == DealStatus.DEFAULTED and deal.defaulted_by == B:
+    runner_up = (
+        deal.award.source in (AwardSource.AUCTION, AwardSource.TENDER, AwardSource.BUY_NOW)
+        and deal.other_bidders
+    )
+    if (
+        party == S
+        and s == DealStatus.DEFAULTED
+        and deal.defaulted_by == B
+        and runner_up
+        and not deal.runner_up_taken
+    ):
         steps.append(("runner_up", _("买方违约：可以将标的转给下一位竞买人。")))
     awaiting = s == DealStatus.WEIGHED and weighing is not None and weighing.status == WeighingStatus.AWAITING
     if awaiting and party and weighing.recorded_by_party != party:
@@ -501,7 +511,7 @@ def deal_rows(deals):
     money = DecimalField(max_digits=16, decimal_places=2)
     zero = Value(Decimal("0.00"), output_field=money)
     return (
-        deals.select_related("seller", "buyer", "manifest", "lot")
+        deals.select_related("seller", "buyer", "manifest", "lot", "award")
         .prefetch_related(
             Prefetch("weighings", queryset=Weighing.objects.order_by("-created_at", "-id")),
             "ratings",
@@ -513,6 +523,15 @@ def deal_rows(deals):
                 Payment.objects.filter(
                     deal=OuterRef("pk"), method=PaymentMethod.BANK_TRANSFER, status=PaymentStatus.SUBMITTED
                 )
+            ),
+            # As selectors.runner_up_possible: an auction or tender with other bidders, none offered yet.
+            other_bidders=Exists(
+                Bidder.objects.filter(sale_id=OuterRef("award__sale_id")).exclude(
+                    organisation_id=OuterRef("buyer_id")
+                )
+            ),
+            runner_up_taken=Exists(
+                Award.objects.filter(sale_id=OuterRef("award__sale_id"), source=AwardSource.RUNNER_UP)
             ),
         )
         .order_by("-created_at", "-id")

@@ -397,6 +397,22 @@ class ResolveView(APIView):
         return _deal_answer(request, deal)
 
 
+class ReverseView(APIView):
+    """An operator reverses a settled trade found wrong: its price fact is voided (kept as such)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=DisputeSerializer, responses=DealSerializer, operation_id="deals_reverse")
+    def post(self, request, pk):
+        data = DisputeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deal = _deal(request, pk)
+        services.deal_reverse(
+            actor=request.user, deal=deal, reason=data.validated_data["reason"], ip=client_ip(request)
+        )
+        return _deal_answer(request, deal)
+
+
 class ManifestView(APIView):
     """GET the manifest; POST creates it (transport details) or, with ``confirm``, confirms it in a role."""
 

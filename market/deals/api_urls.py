@@ -21,6 +21,7 @@ urlpatterns = [
     path("deals/<int:pk>/confirm/", api.ConfirmView.as_view(), name="api-deal-confirm"),
     path("deals/<int:pk>/dispute/", api.DisputeView.as_view(), name="api-deal-dispute"),
     path("deals/<int:pk>/dispute/resolve/", api.ResolveView.as_view(), name="api-deal-resolve"),
+    path("deals/<int:pk>/reverse/", api.ReverseView.as_view(), name="api-deal-reverse"),
     path("deals/<int:pk>/manifest/", api.ManifestView.as_view(), name="api-deal-manifest"),
     path("deals/<int:pk>/ratings/", api.RatingListView.as_view(), name="api-deal-ratings"),
     path("trace/<str:code>/", api.TraceView.as_view(), name="api-trace"),

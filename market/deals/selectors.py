@@ -132,7 +132,7 @@ def next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
             steps.append(("receive", _("确认收货，完成交易。")))
     if party == DefaultParty.SELLER and s == DealStatus.PICKUP_SCHEDULED:
         steps.append(("weigh", _("装车过磅后可录入磅单。")))
-    if party == DefaultParty.SELLER and s == DealStatus.DEFAULTED and deal.defaulted_by == DefaultParty.BUYER:
+    if party == DefaultParty.SELLER and s == DealStatus.DEFAULTED and runner_up_possible(deal):
         steps.append(("runner_up", _("买方违约：可以将标的转给下一位竞买人。")))
     awaiting = s == DealStatus.WEIGHED and weighing is not None and weighing.status == WeighingStatus.AWAITING
     if awaiting and party and weighing.recorded_by_party != party:
@@ -151,6 +151,20 @@ def next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
     if s == DealStatus.COMPLETED and party and not deal.ratings.filter(rater_id=_org(deal, party)).exists():
         steps.append(("rate", _("评价对方。")))
     return steps
+
+
+def runner_up_possible(deal: Deal) -> bool:
+    """The buyer defaulted on an auction or tender (or its buy-now) that had other bidders, and no runner-up was
+    offered the lot yet."""
+    from market.trading.models import Award, AwardSource, Bidder
+
+    award = deal.award
+    return (
+        deal.defaulted_by == DefaultParty.BUYER
+        and award.source in (AwardSource.AUCTION, AwardSource.TENDER, AwardSource.BUY_NOW)
+        and not Award.objects.filter(sale_id=award.sale_id, source=AwardSource.RUNNER_UP).exists()
+        and Bidder.objects.filter(sale_id=award.sale_id).exclude(organisation_id=deal.buyer_id).exists()
+    )
 
 
 def _org(deal: Deal, party: str) -> int:

@@ -1081,9 +1081,13 @@ def deal_reverse(*, actor, deal: Deal, reason: str, ip=None) -> None:
     """A settled trade found wrong (e.g. a fraud): its price fact is voided. Money is not moved here."""
     if not getattr(actor, "is_operator", False):
         raise PermissionDenied(_("只有平台运营人员可以撤销成交记录。"))
+    if not reason.strip():
+        raise ValidationError({"reason": _("请写明撤销理由。")})
+    _state_require(deal, (DealStatus.SETTLED, DealStatus.COMPLETED), _("撤销成交记录"))
     from pricing.services import trade_void
 
     audit_record(actor=actor, action="deal.reverse", target=deal, reason=reason, ip=ip)
+    _trace(deal, "reversed")
     trade_id = f"deal:{deal.pk}"
     transaction.on_commit(lambda: trade_void(trade_id=trade_id, reason=reason))
 

@@ -207,3 +207,29 @@ def test_the_database_itself_refuses_to_rewrite_the_ledger(floor, deal):
         with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [entry.pk])
     assert LedgerEntry.objects.get(pk=entry.pk).amount == deal.amount
+
+
+@pytest.mark.django_db
+def test_an_operator_reverses_a_settled_trade_and_its_price_fact_is_voided(
+    floor, deal, operator, django_capture_on_commit_callbacks
+):
+    from pricing.models import TradeFact
+
+    buyer, seller = floor.buyers[0], floor.seller
+    url = f"/api/v1/deals/{deal.pk}"
+    payment = buyer.client.post(f"{url}/payments/", {"method": "bank_transfer"}).json()
+    seller.client.post(f"{url}/payments/{payment['id']}/confirm/")
+    buyer.client.post(
+        f"{url}/pickups/",
+        {"date": str(deal.pickup_from), "vehicle_plate": "苏E1", "driver_name": "李", "driver_phone": "1"},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        seller.client.post(f"{url}/weighings/", {"ticket_no": "B-9", "gross_t": "520", "tare_t": "20"})
+    fact = TradeFact.objects.get(trade_id=f"deal:{deal.pk}")
+    assert fact.quantity_t == Decimal("500.000") and fact.unit_price == Decimal("2100.00")
+    assert seller.client.post(f"{url}/reverse/", {"reason": "虚假交易"}).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api(operator).post(f"{url}/reverse/", {"reason": "经核查为虚假交易"})
+    assert answer.status_code == 200
+    fact.refresh_from_db()
+    assert fact.voided_at is not None and fact.void_reason == "经核查为虚假交易"

@@ -2,6 +2,7 @@
 payment and the deposit, pickup, weighing and its tolerance, disputes, the hazardous-waste
 manifest, settlement and its ledger, defaults and the runner-up, ratings, credit and the trace."""
 
+import io
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
@@ -693,6 +694,17 @@ def test_a_full_deals_trace_verifies_and_tampering_is_found(market, awarded_deal
     TraceEntry.objects.filter(pk=target.pk).update(data=forged)
     check = selectors.trace_verify(chain)
     assert check.ok is False and check.first_broken == target.index == 5
+
+    # The command checks every chain, names the broken link and fails the run.
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 broken"):
+        call_command("trace_verify", "--no-progress", stdout=out)
+    assert f"BROKEN {chain.code}" in out.getvalue() and "entry #5" in out.getvalue()
+    TraceEntry.objects.filter(pk=target.pk).update(data=target.data)
+    call_command("trace_verify", "--no-progress", stdout=out)
+    assert "0 broken" in out.getvalue()
 
 
 def test_a_trace_entry_dated_in_local_time_still_verifies(market, awarded_deal):
