@@ -6,16 +6,18 @@ from datetime import date
 from decimal import Decimal
 
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from market.accounts.models import Organisation
 from pricing.index_models import IndexCorrection, IndexSeries, IndexValue, SeriesKind
 from pricing.models import TradeFact
 
 STATUS_LABELS = {
-    "T": "成交价",  # transaction-based
-    "E": "窗口价",
-    "C": "沿用",
-    "S": "停滞",
+    "T": gettext_lazy("成交价"),  # transaction-based
+    "E": gettext_lazy("窗口价"),
+    "C": gettext_lazy("沿用"),
+    "S": gettext_lazy("停滞"),
 }
 
 
@@ -102,6 +104,7 @@ def value_audit(value: IndexValue, *, named: bool) -> dict:
     def party(uscc: str, side: str) -> str:
         if named:
             return f"{names.get(uscc, '')} {uscc}".strip()
+        side = str(_("卖方")) if side == "seller" else str(_("买方"))
         if uscc not in labels:
             labels[uscc] = chr(ord("A") + len(labels) % 26) + (
                 "" if len(labels) < 26 else str(len(labels) // 26)
@@ -122,8 +125,8 @@ def value_audit(value: IndexValue, *, named: bool) -> dict:
             "region": f.region.name,
             "quantity_t": f.quantity_t,
             "unit_price": f.unit_price,
-            "seller": party(f.seller_uscc, "卖方"),
-            "buyer": party(f.buyer_uscc, "买方"),
+            "seller": party(f.seller_uscc, "seller"),
+            "buyer": party(f.buyer_uscc, "buyer"),
         }
         if named:
             data["trade_id"] = f.trade_id

@@ -110,30 +110,63 @@ def series_of_fact(category: str, county: str) -> list[str]:
 
 
 def series_ensure(category: str, county: str) -> None:
-    wanted = {}
-    names = dict(Category.objects.filter(code__in=_ancestors(category)).values_list("code", "name"))
-    names_en = dict(Category.objects.filter(code__in=_ancestors(category)).values_list("code", "name_en"))
-    for c in _ancestors(category):
-        for scope, key in _scopes_of_county(county):
-            code = series_code(c, scope, key)
+    series_ensure_many({(category, county)})
+
+
+def series_ensure_many(pairs, known: set[str] | None = None) -> set[str]:
+    """Create the series of every (category, county) pair that do not exist yet, in a few queries.
+    ``known``: codes already known to exist (skips the lookup). Returns the codes that now exist."""
+    wanted: dict[str, tuple[str, str, str]] = {}
+    for category, county in pairs:
+        for c in _ancestors(category):
+            for scope, key in _scopes_of_county(county):
+                wanted.setdefault(series_code(c, scope, key), (c, scope, key))
+    have = set(known or ())
+    unknown = [code for code in wanted if code not in have]
+    if unknown:
+        have |= set(IndexSeries.objects.filter(code__in=unknown).values_list("code", flat=True))
+    missing = {code: v for code, v in wanted.items() if code not in have}
+    if missing:
+        cats = {c for c, _s, _k in missing.values()}
+        names = {
+            c: (n, e)
+            for c, n, e in Category.objects.filter(code__in=cats).values_list("code", "name", "name_en")
+        }
+        provinces = dict(
+            Region.objects.filter(pk__in={k for _c, s, k in missing.values() if s == "province"}).values_list(
+                "code", "name"
+            )
+        )
+        zones = {
+            z: (n, e)
+            for z, n, e in EconomicZone.objects.filter(pk__in={k for _c, s, k in missing.values() if s == "zone"})
+            .values_list("code", "name", "name_en")
+        }  # fmt: skip
+        rows = []
+        for code, (c, scope, key) in missing.items():
             if scope == "national":
                 place, place_en = "全国", "China"
             elif scope == "province":
-                region = Region.objects.get(pk=key)
-                place, place_en = region.name, getattr(region, "name_en", "") or region.name
+                place = place_en = provinces.get(key, key)
             else:
-                zone = EconomicZone.objects.get(pk=key)
-                place, place_en = zone.name, zone.name_en
-            wanted[code] = IndexSeries(
-                code=code, kind=SeriesKind.ELEMENTARY, category_id=c, scope=scope,
-                zone_id=key if scope == "zone" else None, province_id=key if scope == "province" else None,
-                name=f"{names.get(c, c)}价格指数（{place}）", name_en=f"{names_en.get(c, c)} price index ({place_en})",
-                sort_order={"national": 0, "zone": 1, "province": 2}[scope] * 1000 + c.count(".") * 100,
-            )  # fmt: skip
-    existing = set(IndexSeries.objects.filter(code__in=wanted).values_list("code", flat=True))
-    missing = [s for code, s in wanted.items() if code not in existing]
-    if missing:
-        IndexSeries.objects.bulk_create(missing, ignore_conflicts=True)
+                place, place_en = zones.get(key, (key, key))
+            name, name_en = names.get(c, (c, c))
+            rows.append(
+                IndexSeries(
+                    code=code,
+                    kind=SeriesKind.ELEMENTARY,
+                    category_id=c,
+                    scope=scope,
+                    zone_id=key if scope == "zone" else None,
+                    province_id=key if scope == "province" else None,
+                    name=f"{name}价格指数（{place}）",
+                    name_en=f"{name_en} price index ({place_en})",
+                    sort_order={"national": 0, "zone": 1, "province": 2}[scope] * 1000 + c.count(".") * 100,
+                )  # fmt: skip
+            )
+        IndexSeries.objects.bulk_create(rows, ignore_conflicts=True)
+        have |= set(missing)
+    return have | set(wanted)
 
 
 def composites_ensure() -> None:
@@ -259,14 +292,26 @@ class _Closer:
     def __init__(self, p: m.Params):
         self.p = p
         self.series = {s.code: s for s in IndexSeries.objects.filter(kind=SeriesKind.ELEMENTARY)}
-        self.previous: dict[str, m.CellValue | None] = {}
+        # series code -> (day, its cell or None): what the previous day left, so walking days in order
+        # costs no query per series and day.
+        self.previous: dict[str, tuple[date, m.CellValue | None]] = {}
+        self.loaded: set[date] = set()
 
     def previous_of(self, series: IndexSeries, day: date) -> m.CellValue | None:
         prev_day = m.previous_business_day(day, self.p.holidays)
         cached = self.previous.get(series.code)
-        if cached is not None and cached.day == prev_day:
-            return cached
-        return _previous_cell(IndexValue.objects.filter(series=series, day=prev_day).first())
+        if cached is not None and cached[0] == prev_day:
+            return cached[1]
+        if prev_day not in self.loaded:  # one query for every series' value of that day
+            self.loaded.add(prev_day)
+            for v in IndexValue.objects.filter(
+                day=prev_day, series__kind=SeriesKind.ELEMENTARY
+            ).select_related("series"):
+                self.previous[v.series.code] = (prev_day, _previous_cell(v))
+            cached = self.previous.get(series.code)
+            if cached is not None and cached[0] == prev_day:
+                return cached[1]
+        return None
 
     def close(self, day: date, facts_by_day: dict[date, list[_Fact]], *, publish: bool) -> list[IndexValue]:
         window = m.business_window(day, self.p.window_days, self.p.holidays)
@@ -275,14 +320,9 @@ class _Closer:
             for fact in facts_by_day.get(d, ()):
                 for code in series_of_fact(fact.trade.category, fact.county):
                     by_series[code].append(fact.trade)
-        new_codes = {
-            (f.trade.category, f.county) for d in window for f in facts_by_day.get(d, ())
-        }  # series appear with their first trade
-        if any(series_code(c, "national") not in self.series for c, _ in new_codes) or any(
-            code not in self.series for code in by_series
-        ):
-            for category, county in new_codes:
-                series_ensure(category, county)
+        if any(code not in self.series for code in by_series):  # series appear with their first trade
+            pairs = {(f.trade.category, f.county) for d in window for f in facts_by_day.get(d, ())}
+            series_ensure_many(pairs, known=set(self.series))
             self.series = {s.code: s for s in IndexSeries.objects.filter(kind=SeriesKind.ELEMENTARY)}
         stored = []
         now = timezone.now()
@@ -293,9 +333,10 @@ class _Closer:
             previous = self.previous_of(series, day)
             trades = by_series.get(code, ())
             if not trades and previous is None:
+                self.previous[code] = (day, None)
                 continue
             cell = m.cell_value(day, trades, previous, self.p, category=series.category_id)
-            self.previous[code] = cell
+            self.previous[code] = (day, cell if cell.status is not None else None)
             if cell.status is None:
                 continue
             fields = _value_fields(cell, series, self.p)

@@ -404,6 +404,7 @@ class Weighing(models.Model):
 class ManifestStatus(models.TextChoices):
     OPEN = "open", _("待确认")
     COMPLETED = "completed", _("三方已确认")
+    VOID = "void", _("已作废（合同终止，未转移）")
 
 
 class Manifest(models.Model):
@@ -419,7 +420,15 @@ class Manifest(models.Model):
     transporter_licence = models.CharField(_("道路危险货物运输许可证号"), max_length=64)
     vehicle_plate = models.CharField(_("运输车辆"), max_length=16)
     receiver_licence = models.CharField(_("接收单位危废经营许可证号"), max_length=64)
-    shipped_on = models.DateField(_("转移日期"))
+    # Where the waste leaves from and goes to, fixed when the manifest is opened (for the
+    # jurisdictions' in and out flows, whatever the organisations' later addresses).
+    origin = models.ForeignKey(
+        "core.Region", verbose_name=_("移出地"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    destination = models.ForeignKey(
+        "core.Region", verbose_name=_("接收地"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    shipped_on = models.DateField(_("转移日期"), db_index=True)
     received_on = models.DateField(_("接收日期"), null=True, blank=True)
     status = models.CharField(
         _("状态"), max_length=16, choices=ManifestStatus.choices, default=ManifestStatus.OPEN

@@ -857,6 +857,7 @@ def dispute_resolve(
         if decision == "cancel":
             _deal_move(deal, DealStatus.CANCELLED, actor=actor, action="deal.cancel", reason=reason, ip=ip)
             _refund_all(deal)
+            _manifest_void(deal)
             _release_deposit(deal, reason)
             _trace(deal, "cancelled", reason=reason)
         else:
@@ -897,6 +898,14 @@ def _refund_all(deal: Deal) -> None:
         _refund_create(online, deposit.amount, code="cancelled", deal=deal, deposit=deposit)
     for payment in payments:
         _refund_create(payment, payment.amount, code="cancelled", deal=deal)
+
+
+def _manifest_void(deal: Deal) -> None:
+    """A deal ended without the transfer: its open manifest is void (never a transfer that did not happen)."""
+    for manifest in Manifest.objects.select_for_update().filter(deal=deal, status=ManifestStatus.OPEN):
+        manifest.status = ManifestStatus.VOID
+        manifest.save(update_fields=["status"])
+        audit_record(actor=None, action="manifest.void", target=manifest, to_state=manifest.status)
 
 
 def _release_deposit(deal: Deal, reason: str) -> None:
@@ -947,6 +956,7 @@ def manifest_create(
             quantity_t=quantity_t, packaging=packaging or (deal.lot.get_packaging_display() if deal.lot else ""),
             transporter_name=transporter_name.strip(), transporter_licence=transporter_licence.strip(),
             vehicle_plate=vehicle_plate.strip().upper(), receiver_licence=licence.number, shipped_on=shipped_on,
+            origin_id=deal.region_id, destination_id=deal.buyer.region_id,
             created_by=actor,
         )  # fmt: skip
         manifest.number = f"ZY{shipped_on:%Y%m%d}{manifest.pk:06d}"
@@ -1124,6 +1134,7 @@ def deal_default(*, deal_id: int, party: str, reason: str) -> bool:
         for pending in deal.payments.filter(status=PaymentStatus.PENDING):
             transition(pending, field="status", to=PaymentStatus.CANCELLED, table=PAYMENT_TRANSITIONS,
                        actor=None, action="payment.cancel", reason=reason)  # fmt: skip
+        _manifest_void(deal)
         _trace(deal, "defaulted", by=party)
         _notify(
             deal,
