@@ -432,6 +432,13 @@ def demo_steps():
         return demo_deals_load()
 
     steps.append(("履约合同", deals_step))
+
+    def prices_step():
+        from frontend.demo_pricing import demo_pricing_load
+
+        return demo_pricing_load()
+
+    steps.append(("价格历史", prices_step))
     return steps
 
 

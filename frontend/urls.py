@@ -2,7 +2,9 @@ from django.urls import path
 
 from frontend import views
 from frontend.urls_deals import urlpatterns as deals_urlpatterns
+from frontend.urls_indices import urlpatterns as indices_urlpatterns
 from frontend.urls_listings import urlpatterns as listings_urlpatterns
+from frontend.urls_statistics import urlpatterns as statistics_urlpatterns
 from frontend.urls_trading import urlpatterns as trading_urlpatterns
 
 app_name = "frontend"
@@ -58,3 +60,5 @@ urlpatterns = [
 urlpatterns += listings_urlpatterns
 urlpatterns += trading_urlpatterns
 urlpatterns += deals_urlpatterns
+urlpatterns += indices_urlpatterns
+urlpatterns += statistics_urlpatterns

@@ -91,7 +91,9 @@ def _organisation_url(organisation, anchor: str = "") -> str:
 
 
 def home(request):
-    context = {}
+    from frontend.views_indices import SOCKET, ticker_rows
+
+    context = {"ticker": ticker_rows(), "ticker_socket": SOCKET}
     user = request.user
     if user.is_authenticated:
         context["memberships"] = list(selectors.memberships_of(user).order_by("created_at"))

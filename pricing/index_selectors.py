@@ -54,7 +54,7 @@ def indices_overview(
     if kind:
         qs = qs.filter(kind=kind)
     if category:
-        qs = qs.filter(category_id__startswith=category)
+        qs = qs.filter(category__code__startswith=category)
     latest = IndexValue.objects.filter(series=OuterRef("pk"), published_at__isnull=False).order_by("-day")
     series = list(
         qs.annotate(last_id=Subquery(latest.values("pk")[:1]), prev_id=Subquery(latest.values("pk")[1:2]))
@@ -118,7 +118,8 @@ def value_audit(value: IndexValue, *, named: bool) -> dict:
         data = {
             "used": used,
             "reason": reason[0] if reason else "",
-            "reason_detail": reason[1] if reason else "",
+            # The detail may name organisations (same party, linked parties): operators only.
+            **({"reason_detail": reason[1] if reason else ""} if named else {}),
             "awarded_at": f.awarded_at,
             "settled_at": f.settled_at,
             "category": f.category_id,

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from listings.models import Category
@@ -181,10 +181,10 @@ def composite_members(code: str) -> list[str]:
     parent = COMPOSITES[code][2]
     if parent:
         children = Category.objects.filter(parent_id=parent).values_list("code", flat=True)
-    else:
-        children = Category.objects.filter(parent__isnull=True, hazardous=False).values_list(
-            "code", flat=True
-        )
+    else:  # the market: every grade (second-level node) of the non-hazardous categories, not their mixes
+        children = Category.objects.filter(
+            parent__isnull=False, parent__parent__isnull=True, parent__hazardous=False
+        ).values_list("code", flat=True)
     return [series_code(c, "national") for c in children]
 
 
@@ -255,6 +255,28 @@ def _level(price: Decimal, base: Decimal | None) -> Decimal | None:
     return None if not base else _q(m.index_level(price, base))
 
 
+_AUDIT_PARAMS: dict[tuple[int, str | None], tuple[m.Params, dict]] = {}
+
+
+def _audit_params(p: m.Params, category: str | None) -> dict:
+    """The parameters stored with a value: the general ones, and of the per-category tables only
+    the entries that apply to the series' category, its ancestors and the categories under it.
+    (Cached per parameters object and category; ``Params`` itself is not hashable.)"""
+    hit = _AUDIT_PARAMS.get((id(p), category))
+    if hit is not None and hit[0] is p:
+        return hit[1]
+    audit = p.as_audit()
+    for table in ("min_lot_tonnes", "min_cell_tonnes"):
+        audit[table] = {
+            k: v for k, v in audit[table].items()
+            if category and (k == category or k.startswith(category + ".") or category.startswith(k + "."))
+        }  # fmt: skip
+    if len(_AUDIT_PARAMS) > 4096:
+        _AUDIT_PARAMS.clear()
+    _AUDIT_PARAMS[(id(p), category)] = (p, audit)
+    return audit
+
+
 def _value_fields(cell: m.CellValue, series: IndexSeries, p: m.Params) -> dict:
     return {
         "status": cell.status.value,
@@ -275,7 +297,7 @@ def _value_fields(cell: m.CellValue, series: IndexSeries, p: m.Params) -> dict:
             for k, e in cell.unused.items()
         },
         "review": list(cell.review),
-        "params": p.as_audit(),
+        "params": _audit_params(p, series.category_id),
         "methodology_version": cell.methodology_version,
     }
 
@@ -357,8 +379,8 @@ class _Closer:
                     setattr(value, k, v)
             stored.append(value)
         new = [v for v in stored if v.pk is None]
+        old = [v for v in stored if v.pk is not None]  # before the insert gives the new ones their keys
         IndexValue.objects.bulk_create(new, batch_size=1000)
-        old = [v for v in stored if v.pk is not None]
         if old:
             IndexValue.objects.bulk_update(old, VALUE_FIELDS, batch_size=500)
         return stored
@@ -423,7 +445,9 @@ def _composite_close(day: date, p: m.Params, *, publish: bool) -> int:
         }
         if not values:
             continue
-        weights = {c.component.code: c.weight for c in comps}
+        # Weights read back from the database (SQLite keeps ~15 digits) are renormalised to sum to 1.
+        total = sum((c.weight for c in comps), Decimal(0))
+        weights = {c.component.code: c.weight / total for c in comps}
         link_prices = {c.component.code: c.link_price for c in comps}
         prices = {k: (values[k].price if k in values else None) for k in weights}
         statuses = {k: (m.Status(values[k].status) if k in values else None) for k in weights}
@@ -438,7 +462,7 @@ def _composite_close(day: date, p: m.Params, *, publish: bool) -> int:
         )
         level, contributions = result.published()
         fields = {
-            "status": m.Status.TRANSACTION.value if not imputed else m.Status.WINDOW.value,
+            "status": m.Status.TRANSACTION.value if liquid else m.Status.CARRIED.value,  # no ladder of its own
             "price": level, "level": level, "n": sum(v.n for v in values.values()),
             "tonnes": sum((v.tonnes for v in values.values()), Decimal(0)),
             "amount": sum((v.amount for v in values.values()), Decimal(0)),
@@ -448,7 +472,7 @@ def _composite_close(day: date, p: m.Params, *, publish: bool) -> int:
                     "imputed": k in imputed}
                 for k in weights
             },
-            "params": p.as_audit(), "methodology_version": m.METHODOLOGY_VERSION,
+            "params": _audit_params(p, None), "methodology_version": m.METHODOLOGY_VERSION,
         }  # fmt: skip
         value, created = IndexValue.objects.get_or_create(series=composite, day=day, defaults=fields)
         if created and publish:
@@ -551,7 +575,7 @@ def indices_rebuild(start: date, end: date, *, progress=None) -> int:
         ).values_list("series_id", "day", "first_price", "first_level", "first_status")
     }
     with transaction.atomic():
-        IndexValue.objects.filter(day__gte=start).delete()
+        IndexValue.objects.filter(day__gte=start, day__lte=end).delete()
         CompositeComponent.objects.filter(year__gte=start.year).delete()
         if not IndexValue.objects.filter(day__lt=start).exists():
             IndexSeries.objects.update(base_start=None, base_end=None, base_price=None)
@@ -565,16 +589,22 @@ def indices_rebuild(start: date, end: date, *, progress=None) -> int:
         for d in days:
             _composite_close(d, p, publish=False)
         # History is published as recomputed; values published before keep their first publication.
-        now = timezone.now()
-        values = list(IndexValue.objects.filter(day__gte=start, day__lte=end))
-        for v in values:
-            v.published_at = now
-            v.first_price, v.first_level, v.first_status = first.get(
-                (v.series_id, v.day), (v.price, v.level, v.status)
-            )
-        IndexValue.objects.bulk_update(
-            values, ["published_at", "first_price", "first_level", "first_status"], batch_size=1000
+        span = IndexValue.objects.filter(day__gte=start, day__lte=end)
+        span.update(
+            published_at=timezone.now(),
+            first_price=F("price"),
+            first_level=F("level"),
+            first_status=F("status"),
         )
+        if first:  # values published before keep their first publication
+            again = [
+                v for v in span.filter(series_id__in={s for s, _d in first}) if (v.series_id, v.day) in first
+            ]
+            for v in again:
+                v.first_price, v.first_level, v.first_status = first[(v.series_id, v.day)]
+            IndexValue.objects.bulk_update(
+                again, ["first_price", "first_level", "first_status"], batch_size=1000
+            )
     return len(days)
 
 

@@ -21,6 +21,8 @@ from market.accounts.uscc import uscc_validate
 from market.core.models import AuditEntry
 from market.deals.models import Deal, LedgerEntry, ManifestStatus, Rating, TraceEntry
 from market.deals.selectors import trace_verify
+from pricing.index_models import IndexValue, SeriesKind
+from pricing.models import TradeFact
 
 pytestmark = pytest.mark.django_db
 
@@ -30,11 +32,13 @@ def counts():
         m.objects.count()
         for m in (
             User, Organisation, Membership, Licence, GovernmentOfficer, AuditEntry, Deal, LedgerEntry, TraceEntry,
+            TradeFact, IndexValue,
         )
     )  # fmt: skip
 
 
-def test_demo_load_is_realistic_and_idempotent(client):
+def test_demo_load_is_realistic_and_idempotent(client, settings):
+    settings.DEMO_PRICE_HISTORY_DAYS = 64  # two months of price history here (two years in `make run`)
     out = StringIO()
     call_command("demo_load", stdout=out)
     assert "steel@demo.market" in out.getvalue() and DEMO_PASSWORD in out.getvalue()
@@ -86,3 +90,20 @@ def test_demo_load_is_realistic_and_idempotent(client):
     assert client.get(f"/deals/{defaulted.pk}/").status_code == 200
     client.logout()
     assert client.get(f"/trace/{hazardous.trace_chain.code}/").status_code == 200
+
+    # Price history: trades of several categories and provinces, the indices built over them, the
+    # main series mostly transaction-based, the thin ones window or carried values, composites with
+    # their contributions; the index pages show them.
+    history = TradeFact.objects.filter(trade_id__startswith="demo-hist-")
+    assert history.count() >= 600
+    assert len({f.region_id[:2] for f in history}) >= 6 and len({f.category_id for f in history}) >= 8
+    heavy = IndexValue.objects.filter(series__code="ferrous.heavy@CN")
+    assert heavy.filter(status="T").count() >= heavy.count() * 0.8
+    statuses = set(
+        IndexValue.objects.filter(series__kind=SeriesKind.ELEMENTARY).values_list("status", flat=True)
+    )
+    assert "T" in statuses and statuses & {"E", "C", "S"}
+    composite = IndexValue.objects.filter(series__code="composite.market", level__isnull=False).last()
+    assert composite is not None and len(composite.contributions) >= 3
+    assert "composite.market" in client.get("/").content.decode()
+    assert client.get("/indices/composite.market/").status_code == 200

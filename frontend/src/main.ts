@@ -4,9 +4,11 @@ import htmx from "htmx.org";
 import { countdownsStart, formatCountdown, serverNow } from "./countdown";
 import { csrfToken } from "./csrf";
 import { dealsStart } from "./deals";
+import { indicesStart } from "./indices";
 import { notificationsConnect } from "./notifications";
 import { regionPickerInit } from "./regions";
 import { saleFormsStart } from "./sale_form";
+import { statisticsStart } from "./statistics";
 import { tradingStart } from "./trading";
 import "./upload";
 
@@ -47,6 +49,8 @@ function start(): void {
   tradingStart();
   saleFormsStart();
   dealsStart();
+  indicesStart();
+  statisticsStart();
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -247,7 +247,11 @@ def test_dashboard_question_from_rollups_against_a_direct_group_by():
         "generate_seconds": round(generate_s, 1),
         "rebuild_seconds": round(rebuild_s, 1),
         "rollup_rows": rollup_rows,
-        "indices_rebuild": {"seconds": round(index_s, 1), "business_days": index_days, "values": index_values},
+        "indices_rebuild": {
+            "seconds": round(index_s, 1),
+            "business_days": index_days,
+            "values": index_values,
+        },
         "load_average": os.getloadavg(),
         "question": "河北 (130000) by month by top-level category, 2024-01 to 2025-12",
         "cells": len(answer),

@@ -77,8 +77,8 @@ def test_home_renders_chinese_by_default(client):
     assert "再生资源交易市场" in page
     assert "工业固体废物" in page
     assert SETLANG_FORM in page
-    # The live index ticker is a hidden placeholder, not a fake ticker.
-    assert re.search(r'<section id="index-ticker"[^>]*\bhidden\b', page)
+    # No index is published yet: no ticker at all, never a fake one (test_index_pages has the real one).
+    assert 'id="index-ticker"' not in page
 
 
 def test_language_switch_to_english_and_back(client):
