@@ -14,3 +14,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "market.settings")
 app = Celery("market")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _embedded_broker_polls_often(sender, **kwargs):
+    """The SQLite-file broker of the embedded mode is polled, once a second by default, which drains
+    the few hundred jobs that loading the demo leaves in minutes. Its transport passes every
+    transport option to SQLAlchemy, so the interval is set on the transport class instead."""
+    if str(sender.conf.broker_url or "").startswith("sqla+"):
+        from kombu.transport.sqlalchemy import Transport
+
+        Transport.polling_interval = 0.1
