@@ -15,7 +15,8 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Case, F, Sum, Value, When
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from listings.models import Category
@@ -409,12 +410,15 @@ def _bases_fix(series_ids=None) -> int:
         series.base_start, series.base_end = period
         series.base_price = (agg["a"] / agg["t"]).quantize(Decimal("0.000001"))
         series.save(update_fields=["base_start", "base_end", "base_price"])
-        values = list(IndexValue.objects.filter(series=series))
-        for v in values:
-            v.level = _level(v.price, series.base_price)
-            if v.first_price is not None:
-                v.first_level = _level(v.first_price, series.base_price)
-        IndexValue.objects.bulk_update(values, ["level", "first_level"], batch_size=1000)
+        # One statement per series: I = 1000 * P / P(B), rounded half up to 0.01 (prices are positive).
+        base = series.base_price
+        IndexValue.objects.filter(series=series).update(
+            level=Round(F("price") * 1000 / Value(base), 2),
+            first_level=Case(
+                When(first_price__isnull=True, then=Value(None)),
+                default=Round(F("first_price") * 1000 / Value(base), 2),
+            ),
+        )
         fixed += 1
     return fixed
 
@@ -596,9 +600,11 @@ def indices_rebuild(start: date, end: date, *, progress=None) -> int:
             first_level=F("level"),
             first_status=F("status"),
         )
-        if first:  # values published before keep their first publication
+        if first:  # values published before keep their first publication (where it differs)
             again = [
-                v for v in span.filter(series_id__in={s for s, _d in first}) if (v.series_id, v.day) in first
+                v
+                for v in span.filter(series_id__in={s for s, _d in first})
+                if (v.series_id, v.day) in first and first[(v.series_id, v.day)] != (v.price, v.level, v.status)
             ]
             for v in again:
                 v.first_price, v.first_level, v.first_status = first[(v.series_id, v.day)]
