@@ -426,19 +426,33 @@ def _bases_fix(series_ids=None) -> int:
 # --- composites -----------------------------------------------------------------------------
 
 
-def _composite_close(day: date, p: m.Params, *, publish: bool) -> int:
-    """Each composite's value on ``day``: a Lowe index chained yearly on the link day."""
-    composites_ensure()
+def _composite_close(day: date, p: m.Params, *, publish: bool, cache: dict | None = None) -> int:
+    """Each composite's value on ``day``: a Lowe index chained yearly on the link day. ``cache``
+    (a dict kept by the caller over a run of days) saves re-reading the composites, their
+    members and a chain year's components every day."""
+    cache = {} if cache is None else cache
+    if "composites" not in cache:
+        composites_ensure()
+        cache["composites"] = {s.code: s for s in IndexSeries.objects.filter(code__in=COMPOSITES)}
+        cache["members"] = {
+            code: {
+                s.code: s
+                for s in IndexSeries.objects.filter(
+                    code__in=composite_members(code), base_price__isnull=False
+                )
+            }
+            for code in COMPOSITES
+        }
     made = 0
     for code in COMPOSITES:
-        composite = IndexSeries.objects.get(code=code)
-        members = {
-            s.code: s
-            for s in IndexSeries.objects.filter(code__in=composite_members(code), base_price__isnull=False)
-        }
+        composite = cache["composites"][code]
+        members = cache["members"][code]
         if not members:
             continue
-        comps = _chain_period(composite, members, day, p)
+        key = (code, day.year)
+        comps = cache.get(key) or _chain_period(composite, members, day, p)
+        if comps:
+            cache[key] = comps
         if not comps:
             continue
         values = {
@@ -590,8 +604,9 @@ def indices_rebuild(start: date, end: date, *, progress=None) -> int:
             if progress:
                 progress(i + 1, len(days))
         _bases_fix()
+        composites = {}
         for d in days:
-            _composite_close(d, p, publish=False)
+            _composite_close(d, p, publish=False, cache=composites)
         # History is published as recomputed; values published before keep their first publication.
         span = IndexValue.objects.filter(day__gte=start, day__lte=end)
         span.update(
@@ -604,7 +619,8 @@ def indices_rebuild(start: date, end: date, *, progress=None) -> int:
             again = [
                 v
                 for v in span.filter(series_id__in={s for s, _d in first})
-                if (v.series_id, v.day) in first and first[(v.series_id, v.day)] != (v.price, v.level, v.status)
+                if (v.series_id, v.day) in first
+                and first[(v.series_id, v.day)] != (v.price, v.level, v.status)
             ]
             for v in again:
                 v.first_price, v.first_level, v.first_status = first[(v.series_id, v.day)]
