@@ -319,6 +319,8 @@ class _Closer:
         # costs no query per series and day.
         self.previous: dict[str, tuple[date, m.CellValue | None]] = {}
         self.loaded: set[date] = set()
+        # series code -> {day: that day's rules 1 and 2}: each day is assessed once, not per window.
+        self.assessed: dict[str, dict] = {}
 
     def previous_of(self, series: IndexSeries, day: date) -> m.CellValue | None:
         prev_day = m.previous_business_day(day, self.p.holidays)
@@ -358,7 +360,12 @@ class _Closer:
             if not trades and previous is None:
                 self.previous[code] = (day, None)
                 continue
-            cell = m.cell_value(day, trades, previous, self.p, category=series.category_id)
+            memo = self.assessed.setdefault(code, {})
+            for old_day in [d for d in memo if d < window[0]]:
+                del memo[old_day]
+            cell = m.cell_value(
+                day, trades, previous, self.p, category=series.category_id, assessed_days=memo
+            )
             self.previous[code] = (day, cell if cell.status is not None else None)
             if cell.status is None:
                 continue

@@ -42,7 +42,7 @@ Conventions chosen where the specification is silent (each is also stated where 
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
@@ -768,8 +768,13 @@ def cell_value(
     *,
     category: str = "",
     operator_exclusions: Mapping[str, str] | None = None,
+    assessed_days: MutableMapping[date, Assessment] | None = None,
 ) -> CellValue:
     """The value of the cell (series, ``day``) by the ladder T / E / C / S.
+
+    ``assessed_days``: optional memo of each day's rules 1 and 2, kept by a caller that walks a
+    series' days in order with the same trades (a day of the window is then assessed once, not once
+    per window it falls in). It must be this series' and these trades' own.
 
     ``trades``: the series' candidate trades (any eligibility) whose ``counting_day`` may fall in
     the window d-(window_days-1) .. d; trades counting on other days are ignored. Each day of the
@@ -790,7 +795,12 @@ def cell_value(
         d = counting_day(t, params)
         if d in by_day:
             by_day[d].append(t)
-    assessed = {d: assess(by_day[d], params, operator_exclusions) for d in window}
+    assessed = {}
+    for d in window:
+        memo = assessed_days.get(d) if assessed_days is not None else None
+        assessed[d] = memo if memo is not None else assess(by_day[d], params, operator_exclusions)
+        if assessed_days is not None:
+            assessed_days[d] = assessed[d]
     today = assessed[day]
     day_liquidity = liquidity(today.kept, params, category)
     day_tonnes, day_amount = _totals(today.kept)
