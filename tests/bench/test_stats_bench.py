@@ -1,7 +1,7 @@
 """The dashboard question from the rollups beside the same question over the trade facts, and the cost
 of keeping the rollups up to date, measured in the same run.
 
-Run with ``make bench`` (never in ``make test``; skipped unless ``MARKET_BENCH=1``). ``BENCH_TRADES``
+Run with ``make bench`` (never in ``make test``: collected only with ``MARKET_BENCH=1``). ``BENCH_TRADES``
 sets the number of trades (5,000,000 by default), ``BENCH_REPEAT`` the samples per query (30).
 
 1. ``BENCH_TRADES`` settled trades over two years (1 % voided), uniform over the real counties and the
@@ -44,11 +44,9 @@ from pricing.rollups import rollups_fact_apply, rollups_rebuild
 from pricing.selectors import volume_by_category
 from pricing.services import trade_record
 
-pytestmark = [
-    pytest.mark.skipif(not os.environ.get("MARKET_BENCH"), reason="benchmarks run only with MARKET_BENCH=1"),
-    # Committed rows, as in a running market: rollup writes commit, and VACUUM needs no transaction.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+# Committed rows, as in a running market: rollup writes commit, and VACUUM needs no transaction.
+# (tests/conftest.py leaves tests/bench out of collection unless MARKET_BENCH=1.)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 TRADES = int(os.environ.get("BENCH_TRADES", "5000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "30"))
