@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Q
 from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
 
 from frontend.forms_listings import categories_tree_sorted, category_name
 from listings.models import Category
 from market.core.models import EconomicZone, Region, RegionLevel
-from market.deals.models import Manifest, ManifestStatus
+from market.core.regions import region_prefix
+from market.deals.selectors import manifest_flows as deal_manifest_flows
 from pricing import index_selectors, selectors
 from pricing.periods import month_add
 from pricing.rollups import region_level
@@ -404,43 +404,12 @@ def _rows_total(rows: list[dict]) -> dict | None:
     return {**_compare(recent, prior), "share": Decimal(1) if recent[2] else None}
 
 
-def region_prefix(region: Region) -> str:
-    if region.level == RegionLevel.PROVINCE:
-        return region.code[:2]
-    if region.level == RegionLevel.CITY:
-        return region.code[:4]
-    return region.code
-
-
 def manifest_flows(
     region: Region, first: date, last: date, category: str | None, catalogue: Catalogue
 ) -> dict:
-    """Hazardous-waste transfer manifests shipped from ``first`` to ``last`` leaving the region (its
-    origin, the pickup county, in it) and entering it (its destination, the receiver's county when it
-    was opened, in it), by month and HW code: counts and tonnes, with how many moved within the
-    region (counted on both sides). Open and completed manifests alike; void ones (the deal ended
-    without the transfer) never count. One query."""
-    prefix = region_prefix(region)
-    out_q = Q(origin__code__startswith=prefix)
-    in_q = Q(destination__code__startswith=prefix)
-    qs = Manifest.objects.filter(out_q | in_q, shipped_on__gte=first, shipped_on__lte=last).exclude(
-        status=ManifestStatus.VOID
-    )
-    if category:
-        qs = qs.filter(Category(code=category).descendant_filter("deal__category__code"))
-    rows = list(
-        qs.annotate(month=TruncMonth("shipped_on"))
-        .values("month", "hw_code")
-        .annotate(
-            out_n=Count("pk", filter=out_q),
-            out_t=Sum("quantity_t", filter=out_q),
-            in_n=Count("pk", filter=in_q),
-            in_t=Sum("quantity_t", filter=in_q),
-            within_n=Count("pk", filter=out_q & in_q),
-            within_t=Sum("quantity_t", filter=out_q & in_q),
-        )
-        .order_by("month", "hw_code")
-    )
+    """The manifests moving out of and into ``region`` (``market.deals.selectors.manifest_flows``),
+    shaped for the dashboard: detail rows, by HW code (named), by month, totals."""
+    rows = deal_manifest_flows(region_prefix(region), first, last, category)
     zero = Decimal("0.000")
     detail = []
     by_code: dict[str, dict] = {}

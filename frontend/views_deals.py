@@ -51,6 +51,7 @@ from market.accounts.models import Membership
 from market.accounts.selectors import memberships_of
 from market.core.audit import audit_trail, client_ip
 from market.core.models import AuditEntry, Region
+from market.core.money import yuan_text as _yuan
 from market.deals import selectors, services, stripe_gateway
 from market.deals.models import (
     Deal,
@@ -127,10 +128,6 @@ MANIFEST_ROLE_LABELS = {
     "transporter": gettext_lazy("运输单位"),
     "receiver": gettext_lazy("接收单位（买方）"),
 }
-
-
-def _yuan(value) -> str:
-    return number_format(value, decimal_pos=2, force_grouping=True)
 
 
 def _qty(value) -> str:

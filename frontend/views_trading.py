@@ -32,6 +32,7 @@ from listings.models import LotStatus, TradeMode, Unit
 from listings.services import seller_require
 from market.accounts.selectors import membership_of
 from market.core.audit import client_ip
+from market.core.money import yuan_text as _yuan
 from market.core.notify import notifications_mark_read, notifications_of
 from market.trading import selectors, services
 from market.trading.models import (
@@ -49,10 +50,6 @@ from market.trading.services import TradeRefused
 HISTORY_ROWS = 20
 PAGE_ROWS = 100
 CONFIGURABLE = (LotStatus.DRAFT, LotStatus.SUBMITTED, LotStatus.PUBLISHED)
-
-
-def _yuan(value) -> str:
-    return number_format(value, decimal_pos=2, force_grouping=True)
 
 
 def _refusal_text(exc) -> str:

@@ -17,6 +17,7 @@ from market.accounts.models import (
     Licence,
     LicenceKind,
     LicenceStatus,
+    MemberRole,
     Membership,
     Organisation,
     VerificationStatus,
@@ -141,3 +142,13 @@ def licence_valid_for(
         if hw_code is None or hw_code.upper() in licence.hw_codes:
             return licence
     return None
+
+
+def trading_member_ids(organisation_id: int) -> list[int]:
+    """The users who act for an organisation in trading and deals (admins and traders): whom a
+    bid, an award or a deal step is told about."""
+    return list(
+        Membership.objects.filter(
+            organisation_id=organisation_id, role__in=[MemberRole.ADMIN, MemberRole.TRADER]
+        ).values_list("user_id", flat=True)
+    )

@@ -32,6 +32,24 @@ class DomainError(exceptions.APIException):
             self.status_code = status_code
 
 
+class Refusal(DomainError):
+    """A rule of an app refused the request, by a stable code: subclasses give ``REFUSALS``, a table
+    ``{code: (HTTP status, message marked with gettext_noop)}``; the message is translated into the
+    user's language when raised, its ``%(name)s`` parameters shown by ``display``."""
+
+    REFUSALS: dict[str, tuple[int, str]] = {}
+
+    def __init__(self, code: str, **params):
+        http, template = self.REFUSALS[code]
+        shown = {k: self.display(v) for k, v in params.items()}
+        super().__init__(_(template) % shown if shown else _(template), code, http)
+        self.params = params
+
+    @staticmethod
+    def display(value):
+        return value
+
+
 def _field_errors(detail) -> dict:
     fields = {}
     for name, errors in detail.items():

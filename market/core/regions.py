@@ -25,8 +25,11 @@ def region_code_prefix(code: str) -> str | None:
     """The code prefix shared by a region and everything inside it (province: 2 digits, city: 4,
     county: all 6), or None for an unknown code."""
     region = Region.objects.filter(pk=str(code or "").strip()).only("level").first()
-    if region is None:
-        return None
+    return None if region is None else region_prefix(region)
+
+
+def region_prefix(region: Region) -> str:
+    """The code prefix shared by a loaded region and everything inside it (no query)."""
     return {RegionLevel.PROVINCE: region.code[:2], RegionLevel.CITY: region.code[:4]}.get(
         region.level, region.code
     )

@@ -2,6 +2,7 @@
 balance, the trace chain and whether it verifies, an organisation's credit record."""
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
@@ -243,3 +244,35 @@ def credit_record(organisation_id: int) -> rules.CreditRecord:
 def rating_summary(organisation_id: int) -> dict:
     agg = Rating.objects.filter(ratee_id=organisation_id).aggregate(n=Count("pk"), avg=Avg("score"))
     return {"count": agg["n"] or 0, "average": round(agg["avg"], 1) if agg["avg"] is not None else None}
+
+
+def manifest_flows(prefix: str, first: date, last: date, category: str | None = None) -> list[dict]:
+    """Hazardous-waste transfer manifests shipped from ``first`` to ``last`` leaving the region of
+    code ``prefix`` (origin, the pickup county, in it) and entering it (destination, the receiver's
+    county when it was opened, in it), by month and HW code: counts and tonnes, and how many moved
+    within it. Open and completed manifests alike; void ones (the deal ended without the transfer)
+    never count. One query."""
+    from django.db.models.functions import TruncMonth
+
+    from listings.models import Category
+
+    out_q = Q(origin__code__startswith=prefix)
+    in_q = Q(destination__code__startswith=prefix)
+    qs = Manifest.objects.filter(out_q | in_q, shipped_on__gte=first, shipped_on__lte=last).exclude(
+        status=ManifestStatus.VOID
+    )
+    if category:
+        qs = qs.filter(Category(code=category).descendant_filter("deal__category__code"))
+    return list(
+        qs.annotate(month=TruncMonth("shipped_on"))
+        .values("month", "hw_code")
+        .annotate(
+            out_n=Count("pk", filter=out_q),
+            out_t=Sum("quantity_t", filter=out_q),
+            in_n=Count("pk", filter=in_q),
+            in_t=Sum("quantity_t", filter=in_q),
+            within_n=Count("pk", filter=out_q & in_q),
+            within_t=Sum("quantity_t", filter=out_q & in_q),
+        )
+        .order_by("month", "hw_code")
+    )

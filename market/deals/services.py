@@ -16,15 +16,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from market.accounts.models import MemberRole, Membership, Organisation
-from market.accounts.selectors import licence_valid_for, membership_of
+from market.accounts.models import Organisation
+from market.accounts.selectors import licence_valid_for, membership_of, trading_member_ids
 from market.accounts.services import member_require
 from market.core.audit import audit_record
-from market.core.drf import DomainError
+from market.core.drf import Refusal
+from market.core.money import yuan_text as _yuan
 from market.core.notify import notify_users
 from market.core.state import transition
 from market.core.uploads import upload_check
@@ -84,23 +84,10 @@ REFUSALS = {
 }
 
 
-class DealRefused(DomainError):
-    def __init__(self, code: str, **params):
-        http, template = REFUSALS[code]
-        super().__init__(_(template) % params if params else _(template), code, http)
-        self.params = params
+class DealRefused(Refusal):
+    """A rule of settlement refused the request: a 4xx with a stable code and a message in the user's language."""
 
-
-def _yuan(value: Decimal) -> str:
-    return number_format(value, decimal_pos=2, force_grouping=True)
-
-
-def _members(organisation_id: int) -> list[int]:
-    return list(
-        Membership.objects.filter(
-            organisation_id=organisation_id, role__in=[MemberRole.ADMIN, MemberRole.TRADER]
-        ).values_list("user_id", flat=True)
-    )
+    REFUSALS = REFUSALS
 
 
 def deal_url(deal: Deal) -> str:
@@ -108,7 +95,7 @@ def deal_url(deal: Deal) -> str:
 
 
 def _notify(deal: Deal, organisation_ids, title: str, *, kind: str = "deal") -> None:
-    users = [uid for org in organisation_ids for uid in _members(org)]
+    users = [uid for org in organisation_ids for uid in trading_member_ids(org)]
     notify_users(users, title=title, url=deal_url(deal), kind=kind)
 
 

@@ -29,12 +29,13 @@ from listings.services import (
     wanted_offer_accept,
 )
 from market.accounts.models import Organisation
-from market.accounts.selectors import licence_valid_for
+from market.accounts.selectors import licence_valid_for, trading_member_ids
 from market.accounts.services import member_require
 from market.core.audit import audit_record
-from market.core.drf import DomainError
+from market.core.drf import Refusal
 from market.core.fanout import fanout_publish_on_commit
 from market.core.models import Region, RegionLevel
+from market.core.money import yuan_text as _yuan
 from market.core.notify import notify_users
 from market.core.state import transition
 from market.trading import engine
@@ -92,19 +93,14 @@ REFUSALS = {
 }
 
 
-class TradeRefused(DomainError):
+class TradeRefused(Refusal):
     """A trading rule refused the request: a 4xx with a stable code and a message in the user's language."""
 
-    def __init__(self, code: str, **params):
-        http, template = REFUSALS[code]
-        shown = {k: _display(v) for k, v in params.items()}
-        super().__init__(_(template) % shown if shown else _(template), code, http)
-        self.params = params
+    REFUSALS = REFUSALS
 
-
-def _yuan(value: Decimal) -> str:
-    """Money the Chinese way in a message: 2,510.00."""
-    return number_format(value, decimal_pos=2, force_grouping=True)
+    @staticmethod
+    def display(value):
+        return _display(value)
 
 
 def _display(value):
@@ -336,13 +332,7 @@ def _after_change(sale: Sale, *, event: str = "state", bids=(), **known) -> None
 
 
 def _trade_members(organisation_id: int) -> list[int]:
-    from market.accounts.models import MemberRole, Membership
-
-    return list(
-        Membership.objects.filter(
-            organisation_id=organisation_id, role__in=[MemberRole.ADMIN, MemberRole.TRADER]
-        ).values_list("user_id", flat=True)
-    )
+    return trading_member_ids(organisation_id)
 
 
 def _lot_url(lot_id: int) -> str:
