@@ -17,10 +17,9 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, DecimalField, Exists, OuterRef, Prefetch, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -57,21 +56,17 @@ from market.deals.models import (
     Deal,
     DealStatus,
     DefaultParty,
-    LedgerEntry,
-    LedgerKind,
     Manifest,
     ManifestStatus,
     Payment,
     PaymentMethod,
     PaymentStatus,
-    Refund,
-    RefundStatus,
     TraceEntry,
     Weighing,
     WeighingStatus,
 )
 from market.deals.services import DealRefused
-from market.trading.models import Award, AwardSource, Bidder
+from market.trading.models import AwardSource
 
 PAGE_SIZE = 20
 OPEN_PAYMENT = (PaymentStatus.PENDING, PaymentStatus.SUBMITTED)
@@ -417,63 +412,6 @@ def _extra_steps(deal: Deal, viewer: Viewer, *, submitted_payment: bool) -> list
     return steps
 
 
-def list_next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
-    """``selectors.next_steps`` from the rows the list loaded with the page (prefetched weighings,
-    manifest and ratings, the paid total annotated), so a page of deals costs no query per deal.
-    tests/frontend/test_deal_pages.py checks that both agree in every state."""
-    s = deal.status
-    weighings = list(deal.weighings.all())
-    weighing = weighings[0] if weighings else None
-    steps = []
-    if party == B:
-        if s == DealStatus.AWAITING_PAYMENT:
-            steps.append(("pay", _("请在付款截止前支付货款。")))
-        elif s == DealStatus.PAID:
-            steps.append(("pickup", _("请预约提货（车牌、司机、日期）。")))
-        elif s == DealStatus.PICKUP_SCHEDULED:
-            steps.append(("weigh", _("提货过磅后录入磅单。")))
-        elif s == DealStatus.SETTLED:
-            steps.append(("receive", _("确认收货，完成交易。")))
-    if party == S and s == DealStatus.PICKUP_SCHEDULED:
-        steps.append(("weigh", _("装车过磅后可录入磅单。")))
-    runner_up = (
-        deal.award.source in (AwardSource.AUCTION, AwardSource.TENDER, AwardSource.BUY_NOW)
-        and deal.other_bidders
-    )
-    if (
-        party == S
-        and s == DealStatus.DEFAULTED
-        and deal.defaulted_by == B
-        and runner_up
-        and not deal.runner_up_taken
-    ):
-        steps.append(("runner_up", _("买方违约：可以将标的转给下一位竞买人。")))
-    awaiting = s == DealStatus.WEIGHED and weighing is not None and weighing.status == WeighingStatus.AWAITING
-    if awaiting and party and weighing.recorded_by_party != party:
-        steps.append(("confirm_weight", _("过磅结果超出允差，请确认或提出异议。")))
-    due = deal.amount_due_total - (deal.paid_in - deal.refunded)
-    if s == DealStatus.WEIGHED and party == B and deal.final_amount is not None and due > 0:
-        steps.append(("top_up", _("按过磅结果补足差额。")))
-    if deal.hazardous and party and s in (DealStatus.PAID, DealStatus.PICKUP_SCHEDULED, DealStatus.WEIGHED):
-        manifest = _manifest_of(deal)
-        if manifest is None:
-            steps.append(("manifest", _("危险废物须填写转移联单后才能结算。")))
-        elif manifest.status != ManifestStatus.COMPLETED:
-            steps.append(("manifest_confirm", _("转移联单待各方确认。")))
-    if s == DealStatus.COMPLETED and party:
-        rater = deal.buyer_id if party == B else deal.seller_id
-        if not any(r.rater_id == rater for r in deal.ratings.all()):
-            steps.append(("rate", _("评价对方。")))
-    return steps
-
-
-def _manifest_of(deal: Deal) -> Manifest | None:
-    try:
-        return deal.manifest
-    except ObjectDoesNotExist:
-        return None
-
-
 # --- my deals -------------------------------------------------------------------------------
 
 
@@ -483,56 +421,6 @@ def _page_url(status: str, page: int) -> str:
         params.append(f"page={page}")
     base = reverse("frontend:my_deals")
     return f"{base}?{'&'.join(params)}" if params else base
-
-
-def deal_rows(deals):
-    """Deals for a list: what ``list_next_steps`` needs loaded with them (the latest weighing first,
-    the manifest, the ratings, what was paid and refunded, whether a bank slip awaits checking)."""
-    paid_in = (
-        LedgerEntry.objects.filter(
-            deal=OuterRef("pk"), kind__in=[LedgerKind.PAYMENT, LedgerKind.DEPOSIT_APPLY]
-        )
-        .order_by()
-        .values("deal")
-        .annotate(s=Sum("amount"))
-        .values("s")
-    )
-    refunded = (
-        Refund.objects.filter(deal=OuterRef("pk"))
-        .exclude(status=RefundStatus.FAILED)
-        .order_by()
-        .values("deal")
-        .annotate(s=Sum("amount"))
-        .values("s")
-    )
-    money = DecimalField(max_digits=16, decimal_places=2)
-    zero = Value(Decimal("0.00"), output_field=money)
-    return (
-        deals.select_related("seller", "buyer", "manifest", "lot", "award")
-        .prefetch_related(
-            Prefetch("weighings", queryset=Weighing.objects.order_by("-created_at", "-id")),
-            "ratings",
-        )
-        .annotate(
-            paid_in=Coalesce(Subquery(paid_in, output_field=money), zero, output_field=money),
-            refunded=Coalesce(Subquery(refunded, output_field=money), zero, output_field=money),
-            slip_waiting=Exists(
-                Payment.objects.filter(
-                    deal=OuterRef("pk"), method=PaymentMethod.BANK_TRANSFER, status=PaymentStatus.SUBMITTED
-                )
-            ),
-            # As selectors.runner_up_possible: an auction or tender with other bidders, none offered yet.
-            other_bidders=Exists(
-                Bidder.objects.filter(sale_id=OuterRef("award__sale_id")).exclude(
-                    organisation_id=OuterRef("buyer_id")
-                )
-            ),
-            runner_up_taken=Exists(
-                Award.objects.filter(sale_id=OuterRef("award__sale_id"), source=AwardSource.RUNNER_UP)
-            ),
-        )
-        .order_by("-created_at", "-id")
-    )
 
 
 @login_required
@@ -546,7 +434,7 @@ def my_deals(request):
     status = request.GET.get("status", "")
     if status not in DealStatus.values:
         status = ""
-    rows = deal_rows(deals.filter(status=status) if status else deals)
+    rows = selectors.deals_with_steps(deals.filter(status=status) if status else deals)
     paginator = Paginator(rows, PAGE_SIZE)
     try:
         number = max(1, int(request.GET.get("page", 1)))
@@ -560,7 +448,7 @@ def my_deals(request):
         deal.counterparty = deal.seller if party == B else deal.buyer
         deal.unit_label = _unit_label(deal.unit)
         viewer = Viewer(party=party, can_act=can_act, operator=False)
-        deal.steps = list_next_steps(deal, party) + _extra_steps(
+        deal.steps = selectors.next_steps(deal, party) + _extra_steps(
             deal, viewer, submitted_payment=deal.slip_waiting
         )
     context.update(
@@ -1230,7 +1118,6 @@ __all__ = [
     "deal_slip_file",
     "deal_ticket_file",
     "deal_weigh",
-    "list_next_steps",
     "my_deals",
     "rmb_upper",
     "trace_lookup",

@@ -5,7 +5,22 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import (
+    Avg,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from market.accounts.selectors import government_officer_for, memberships_of
@@ -20,12 +35,17 @@ from market.deals.models import (
     Manifest,
     ManifestStatus,
     Payment,
+    PaymentMethod,
+    PaymentStatus,
     Rating,
+    Refund,
+    RefundStatus,
     TraceChain,
     TraceEntry,
     Weighing,
     WeighingStatus,
 )
+from market.trading.models import Award, AwardSource, Bidder
 
 
 def deals_visible(user) -> QuerySet[Deal]:
@@ -118,10 +138,15 @@ def deal_manifest(deal: Deal) -> Manifest | None:
 
 
 def next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
-    """What the party must do next, as (code, sentence): the page's call to action."""
+    """What the party must do next, as (code, sentence): the page's call to action. Reads only what
+    ``deals_with_steps`` loads with the deal (a page of deals costs no query per deal); a deal loaded
+    otherwise is read again that way first."""
+    if not hasattr(deal, "paid_in"):
+        deal = deals_with_steps(Deal.objects.filter(pk=deal.pk)).get()
     s = deal.status
+    weighings = list(deal.weighings.all())
+    weighing = weighings[0] if weighings else None
     steps = []
-    weighing = deal_weighing(deal)
     if party == DefaultParty.BUYER:
         if s == DealStatus.AWAITING_PAYMENT:
             steps.append(("pay", _("请在付款截止前支付货款。")))
@@ -133,43 +158,92 @@ def next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
             steps.append(("receive", _("确认收货，完成交易。")))
     if party == DefaultParty.SELLER and s == DealStatus.PICKUP_SCHEDULED:
         steps.append(("weigh", _("装车过磅后可录入磅单。")))
-    if party == DefaultParty.SELLER and s == DealStatus.DEFAULTED and runner_up_possible(deal):
+    runner_up = (
+        deal.award.source in (AwardSource.AUCTION, AwardSource.TENDER, AwardSource.BUY_NOW)
+        and deal.other_bidders
+    )
+    if (
+        party == DefaultParty.SELLER
+        and s == DealStatus.DEFAULTED
+        and deal.defaulted_by == DefaultParty.BUYER
+        and runner_up
+        and not deal.runner_up_taken
+    ):
         steps.append(("runner_up", _("买方违约：可以将标的转给下一位竞买人。")))
     awaiting = s == DealStatus.WEIGHED and weighing is not None and weighing.status == WeighingStatus.AWAITING
     if awaiting and party and weighing.recorded_by_party != party:
         steps.append(("confirm_weight", _("过磅结果超出允差，请确认或提出异议。")))
-    if s == DealStatus.WEIGHED and party == DefaultParty.BUYER and deal.final_amount is not None:
-        from market.deals.services import deal_due
-
-        if deal_due(deal) > 0:
-            steps.append(("top_up", _("按过磅结果补足差额。")))
+    due = deal.amount_due_total - (deal.paid_in - deal.refunded)
+    if s == DealStatus.WEIGHED and party == DefaultParty.BUYER and deal.final_amount is not None and due > 0:
+        steps.append(("top_up", _("按过磅结果补足差额。")))
     if deal.hazardous and party and s in (DealStatus.PAID, DealStatus.PICKUP_SCHEDULED, DealStatus.WEIGHED):
-        manifest = deal_manifest(deal)
+        manifest = _manifest_of(deal)
         if manifest is None:
             steps.append(("manifest", _("危险废物须填写转移联单后才能结算。")))
         elif manifest.status != ManifestStatus.COMPLETED:
             steps.append(("manifest_confirm", _("转移联单待各方确认。")))
-    if s == DealStatus.COMPLETED and party and not deal.ratings.filter(rater_id=_org(deal, party)).exists():
-        steps.append(("rate", _("评价对方。")))
+    if s == DealStatus.COMPLETED and party:
+        rater = deal.buyer_id if party == DefaultParty.BUYER else deal.seller_id
+        if not any(r.rater_id == rater for r in deal.ratings.all()):
+            steps.append(("rate", _("评价对方。")))
     return steps
 
 
-def runner_up_possible(deal: Deal) -> bool:
-    """The buyer defaulted on an auction or tender (or its buy-now) that had other bidders, and no runner-up was
-    offered the lot yet."""
-    from market.trading.models import Award, AwardSource, Bidder
+def _manifest_of(deal: Deal) -> Manifest | None:
+    try:
+        return deal.manifest
+    except ObjectDoesNotExist:
+        return None
 
-    award = deal.award
-    return (
-        deal.defaulted_by == DefaultParty.BUYER
-        and award.source in (AwardSource.AUCTION, AwardSource.TENDER, AwardSource.BUY_NOW)
-        and not Award.objects.filter(sale_id=award.sale_id, source=AwardSource.RUNNER_UP).exists()
-        and Bidder.objects.filter(sale_id=award.sale_id).exclude(organisation_id=deal.buyer_id).exists()
+
+def deals_with_steps(deals):
+    """Deals with what ``next_steps`` needs loaded with them (the latest weighing first,
+    the manifest, the ratings, what was paid and refunded, whether a bank slip awaits checking)."""
+    paid_in = (
+        LedgerEntry.objects.filter(
+            deal=OuterRef("pk"), kind__in=[LedgerKind.PAYMENT, LedgerKind.DEPOSIT_APPLY]
+        )
+        .order_by()
+        .values("deal")
+        .annotate(s=Sum("amount"))
+        .values("s")
     )
-
-
-def _org(deal: Deal, party: str) -> int:
-    return deal.buyer_id if party == DefaultParty.BUYER else deal.seller_id
+    refunded = (
+        Refund.objects.filter(deal=OuterRef("pk"))
+        .exclude(status=RefundStatus.FAILED)
+        .order_by()
+        .values("deal")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    money = DecimalField(max_digits=16, decimal_places=2)
+    zero = Value(Decimal("0.00"), output_field=money)
+    return (
+        deals.select_related("seller", "buyer", "manifest", "lot", "award")
+        .prefetch_related(
+            Prefetch("weighings", queryset=Weighing.objects.order_by("-created_at", "-id")),
+            "ratings",
+        )
+        .annotate(
+            paid_in=Coalesce(Subquery(paid_in, output_field=money), zero, output_field=money),
+            refunded=Coalesce(Subquery(refunded, output_field=money), zero, output_field=money),
+            slip_waiting=Exists(
+                Payment.objects.filter(
+                    deal=OuterRef("pk"), method=PaymentMethod.BANK_TRANSFER, status=PaymentStatus.SUBMITTED
+                )
+            ),
+            # The runner-up: an auction or tender with other bidders, none offered the lot yet.
+            other_bidders=Exists(
+                Bidder.objects.filter(sale_id=OuterRef("award__sale_id")).exclude(
+                    organisation_id=OuterRef("buyer_id")
+                )
+            ),
+            runner_up_taken=Exists(
+                Award.objects.filter(sale_id=OuterRef("award__sale_id"), source=AwardSource.RUNNER_UP)
+            ),
+        )
+        .order_by("-created_at", "-id")
+    )
 
 
 # --- trace ----------------------------------------------------------------------------------
