@@ -414,13 +414,19 @@ def lot_expire(*, lot_id: int) -> bool:
 LOT_MARKET_FIELDS = ("trade_mode", "current_price", "closes_at", "bid_count", "sequence")
 
 
-def lot_market_update(*, lot_id: int, reindex: bool = False, **fields) -> None:
+def lot_market_update(*, lot_id: int, reindex: bool = False, newer_than: int | None = None, **fields) -> None:
     """Trading writes a lot's denormalised market state (trade mode, current price, closes at, bid
-    count, sequence) here, in its own transaction, under its own lock of the sale."""
+    count, sequence) here, in its own transaction under its own lock of the sale, or just after it.
+    ``newer_than``: the sale's sequence number of this state; the row changes only if it holds an
+    older one (updates sent after commits may arrive out of order)."""
     unknown = set(fields) - set(LOT_MARKET_FIELDS)
     if unknown:
         raise TypeError(f"not market fields: {sorted(unknown)}")
-    Lot.objects.filter(pk=lot_id).update(**fields, updated_at=timezone.now())
+    rows = Lot.objects.filter(pk=lot_id)
+    if newer_than is not None:
+        rows = rows.filter(sequence__lt=newer_than)
+    if not rows.update(**fields, updated_at=timezone.now()):
+        return
     from listings.search.facets_cache import lots_changed
 
     # A queryset update sends no post_save: cached search counts are void (a bid moves only prices).

@@ -78,6 +78,9 @@ def lots_changed(using: str | None = None, *, prices_only: bool = False) -> None
     if not cache_usable():
         return
     key = MARKET_GENERATION_KEY if prices_only else GENERATION_KEY
+    if not transaction.get_connection(using).in_atomic_block:
+        _generation_bump(key)  # committed already: once is enough
+        return
     _generation_bump(key)
     transaction.on_commit(lambda: _generation_bump(key), using=using)
 

@@ -583,10 +583,18 @@ def acting_organisation(request, organisation_id=None) -> Organisation:
         membership = membership_of(request.user, int(organisation_id))
         if membership is None:
             raise DomainError(_("您不是该单位的成员。"), code="not_member", status_code=403)
-        return membership.organisation
+        return _carrying(membership)
     from market.accounts.middleware import SESSION_KEY
 
     membership = membership_acting(user=request.user, organisation_id=request.session.get(SESSION_KEY))
     if membership is None:
         raise DomainError(_("请先登记或加入一个单位。"), code="no_organisation", status_code=403)
-    return membership.organisation
+    return _carrying(membership)
+
+
+def _carrying(membership) -> Organisation:
+    """The membership's organisation, carrying the membership just read (services that check it
+    again in this request need not read it twice)."""
+    organisation = membership.organisation
+    organisation._membership_read = membership
+    return organisation

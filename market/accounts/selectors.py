@@ -42,8 +42,13 @@ def memberships_of(user) -> QuerySet[Membership]:
 
 
 def membership_of(user, organisation: Organisation | int) -> Membership | None:
+    """The user's membership of the organisation, with the organisation. An organisation that came
+    from this user's membership in this request (``acting_organisation``) carries it: no second read."""
     if not getattr(user, "is_authenticated", False):
         return None
+    carried = getattr(organisation, "_membership_read", None)
+    if carried is not None and carried.user_id == user.pk:
+        return carried
     org_id = organisation if isinstance(organisation, int) else organisation.pk
     return Membership.objects.filter(user=user, organisation_id=org_id).select_related("organisation").first()
 

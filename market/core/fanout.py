@@ -8,8 +8,10 @@ Redis pub/sub channel (``PUBLISH <prefix>:fanout:<group>``), received once by ev
 subscribed to it, and written by that process to each of its local sockets.
 
 Pub/sub keeps nothing: a process that was disconnected misses messages. That is why every update
-carries a sequence number and clients that see a gap ask for a fresh snapshot. Private messages
-(to one user) do not come this way; they use the channel layer.
+carries a sequence number and clients that see a gap ask for a fresh snapshot. Private notices
+(to one user) come this way too, on the user's own group (``user.<id>``), which only that user's
+authenticated notification sockets join; they carry their unread count, so a missed one is made
+good by the next.
 
 Without Redis (the embedded single-process mode) the hub is local: publishers hand the message to
 the server's event loop.
@@ -23,6 +25,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 from django.conf import settings
 
@@ -147,7 +150,17 @@ def fanout_publish(group: str, message: dict) -> None:
         logger.exception("fan-out to %s failed", group)
 
 
-def fanout_publish_on_commit(group: str, message: dict) -> None:
+def fanout_publish_on_commit(group: str, message: dict | Callable[[], dict]) -> None:
+    """Publish after the current transaction commits (at once outside one). ``message`` may be a
+    function that builds it: then it is built after the commit, outside the transaction's locks."""
     from django.db import transaction
 
-    transaction.on_commit(lambda: fanout_publish(group, message))
+    def send():
+        try:
+            built = message() if callable(message) else message
+        except Exception:  # a lost live message must never fail a committed write
+            logger.exception("building the live message for %s failed", group)
+            return
+        fanout_publish(group, built)
+
+    transaction.on_commit(send)

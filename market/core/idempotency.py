@@ -1,9 +1,11 @@
 """``Idempotency-Key``: a retried POST gets the first answer and creates nothing new.
 
-The key's row is inserted in the same transaction as the work, under a unique constraint on
-(user, key). A retry that arrives while the first request is still running waits on that index
-until the first commits, then reads and replays its answer. Answers that are refusals (4xx) are kept
-too, so a retry is told the same thing; a 5xx is not kept, so the request may be tried again.
+The key's row is inserted at the end of the work's own transaction, with the answer, under a unique
+constraint on (user, key): one statement, no savepoint. A retry that arrives while the first request
+is still running does its work behind the same locks, then fails on that index once the first
+commits, which rolls its work back, and replays the first answer. Answers that are refusals (4xx)
+are kept too (in a transaction of their own, the work having been rolled back), so a retry is told
+the same thing; a 5xx is not kept, so the request may be tried again.
 """
 
 import hashlib
@@ -56,28 +58,40 @@ def idempotent(request, work, *, context=None) -> Response:
         return _replay(existing, request_hash)
     try:
         with transaction.atomic():
-            # A duplicate key fails here, before any work, and rolls the whole block back.
-            record = IdempotencyKey.objects.create(
-                user=request.user, key=key, scope=f"{request.method} {request.path}"[:255],
-                request_hash=request_hash,
-            )  # fmt: skip
-            try:
-                with transaction.atomic():
-                    response = work()
-            except Exception as exc:
-                response = exception_handler(exc, context or {"request": request})
-                if response is None:  # not a refusal: let it fail as a 5xx and keep nothing
-                    raise
-            if response.status_code >= 500:
+            response = work()
+            if response.status_code >= 500:  # not kept: the request may be tried again
                 transaction.set_rollback(True)
                 return response
-            record.status_code = response.status_code
-            record.response = json.loads(json.dumps(response.data, default=str))
-            record.save(update_fields=["status_code", "response"])
-    except IntegrityError:
-        # A request with the same key committed first (we waited for it on the unique index).
-        existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
-        if existing is None:
+            # Last, so no savepoint and no second statement: a twin that committed first makes
+            # this insert fail, which rolls back this request's work with it.
+            _remember(request, key, request_hash, response)
+        return response
+    except IntegrityError as error:
+        return _replay_committed(request, key, request_hash, error)
+    except Exception as exc:
+        response = exception_handler(exc, context or {"request": request})
+        if response is None:  # not a refusal: let it fail as a 5xx and keep nothing
             raise
-        return _replay(existing, request_hash)
+    if response.status_code < 500:  # a refusal is kept too: a retry is told the same thing
+        try:
+            with transaction.atomic():
+                _remember(request, key, request_hash, response)
+        except IntegrityError as error:
+            return _replay_committed(request, key, request_hash, error)
     return response
+
+
+def _remember(request, key: str, request_hash: str, response: Response) -> None:
+    IdempotencyKey.objects.create(
+        user=request.user, key=key, scope=f"{request.method} {request.path}"[:255], request_hash=request_hash,
+        status_code=response.status_code, response=json.loads(json.dumps(response.data, default=str)),
+    )  # fmt: skip
+
+
+def _replay_committed(request, key: str, request_hash: str, error: IntegrityError) -> Response:
+    """After an IntegrityError: the answer of a request with the same key that committed first; if
+    there is none, the error was the work's own and is raised again."""
+    existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+    if existing is None:
+        raise error
+    return _replay(existing, request_hash)

@@ -10,8 +10,9 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from market.core.fanout import fanout_publish
 from market.core.models import Notification
-from market.core.realtime import publish, user_group
+from market.core.realtime import user_group
 
 
 def notify_users(
@@ -28,7 +29,7 @@ def notify_users(
     def _send():
         unread = notifications_unread_counts(ids)
         for uid in ids:
-            publish(
+            fanout_publish(
                 user_group(uid),
                 {
                     "type": "notify",
@@ -72,5 +73,7 @@ def notifications_mark_read(user, ids=None) -> int:
     changed = qs.update(read_at=timezone.now())
     if changed:
         unread = notifications_unread_counts([user.pk])[user.pk]
-        transaction.on_commit(lambda: publish(user_group(user.pk), {"type": "unread", "unread": unread}))
+        transaction.on_commit(
+            lambda: fanout_publish(user_group(user.pk), {"type": "unread", "unread": unread})
+        )
     return changed

@@ -231,14 +231,19 @@ class BidListView(APIView):
     )
     def post(self, request, pk):
         def work():
-            lot_id = _lot_trading(request, pk)
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             values = dict(data.validated_data)
             org = acting_organisation(request, values.pop("organisation", None))
-            state = services.bid_place(
-                actor=request.user, organisation=org, lot_id=lot_id, ip=client_ip(request), **values
-            )
+            try:
+                state = services.bid_place(
+                    actor=request.user, organisation=org, lot_id=pk, ip=client_ip(request), **values
+                )
+            except services.TradeRefused as exc:
+                # Only a lot on sale takes bids; one this caller may not see does not exist for them.
+                if exc.code == "not_on_sale":
+                    _lot(request, pk)
+                raise
             return Response(state, status=status.HTTP_201_CREATED)
 
         return idempotent(request, work, context={"request": request, "view": self})

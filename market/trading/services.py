@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import localize, number_format
@@ -273,8 +274,8 @@ def sale_configure(
             raise ValidationError(
                 _("已有人出价、报价或缴纳保证金，交易条件不能再修改。"), code="sale_has_bids"
             )
-        if sale is None:
-            sale = Sale(lot=lot, created_by=actor)
+        if sale is None:  # a lot's sequence runs on across its sales: watchers never see it fall
+            sale = Sale(lot=lot, created_by=actor, sequence=lot.sequence)
         sale.mode = mode
         for name, value in values.items():
             setattr(sale, name, value)
@@ -295,7 +296,7 @@ def sale_configure(
         price = sale.fixed_price if mode == TradeMode.FIXED else sale.start_price
         lot_market_update(
             lot_id=lot.pk, reindex=lot.status == LotStatus.PUBLISHED, trade_mode=mode, current_price=price,
-            closes_at=sale.closes_at, bid_count=0, sequence=F("sequence") + 1,
+            closes_at=sale.closes_at, bid_count=0, sequence=sale.sequence,
         )  # fmt: skip
         _after_change(sale)
     return sale
@@ -306,23 +307,27 @@ def sale_configure(
 
 def _after_change(sale: Sale, *, event: str = "state", bids=(), **known) -> None:
     """After commit: the new public state to the lot's watchers, with the public bid rows of this
-    change (so pages extend their history without asking); a close scheduled if it is near."""
+    change (so pages extend their history without asking); a close scheduled if it is near. The
+    message is built after the commit too, out of the sale's lock."""
     from market.trading.selectors import sale_public_state
 
-    state = sale_public_state(sale, **known)
-    message = {"type": "state", "event": event, "state": state}
-    if not sale.is_sealed:
-        message["bids"] = [
-            {
-                "sequence": b.sequence,
-                "bidder": b.bidder.label,
-                "amount": str(b.amount),
-                "kind": b.kind,
-                "created_at": b.created_at.isoformat(),
-            }
-            for b in bids
-            if b.kind != BidKind.RAISE
-        ]
+    bids = [b for b in bids if b.kind != BidKind.RAISE] if not sale.is_sealed else None
+
+    def message() -> dict:
+        built = {"type": "state", "event": event, "state": sale_public_state(sale, **known)}
+        if bids is not None:
+            built["bids"] = [
+                {
+                    "sequence": b.sequence,
+                    "bidder": b.bidder.label,
+                    "amount": str(b.amount),
+                    "kind": b.kind,
+                    "created_at": b.created_at.isoformat(),
+                }
+                for b in bids
+            ]
+        return built
+
     fanout_publish_on_commit(f"lot.{sale.lot_id}", message)
     if sale.status == SaleStatus.ACTIVE:
         from market.trading.tasks import sale_close_schedule
@@ -339,10 +344,17 @@ def _lot_url(lot_id: int) -> str:
     return reverse("frontend:lot", args=[lot_id])
 
 
+_LOT_TEXTS = (
+    "lot__description", "lot__specs", "lot__search_tokens", "lot__status_reason",
+    "lot__category__description", "lot__category__spec_schema", "lot__category__aliases",
+)  # fmt: skip
+
+
 def _sale_for_update(lot_id: int) -> Sale:
     sale = (
         Sale.objects.select_for_update(of=("self",))
         .select_related("lot", "lot__category")
+        .defer(*_LOT_TEXTS)  # read under the lock: no long texts nobody here uses
         .filter(lot_id=lot_id, status=SaleStatus.ACTIVE)
         .first()
     )
@@ -410,11 +422,21 @@ def _state_write(sale: Sale, state: engine.AuctionState) -> None:
 
 def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum=None, ip=None) -> dict:
     """One bid in one transaction: lock the sale, check the clock and the bidder, apply the rules,
-    insert the bid rows, bump the sequence. Returns what the bidder sees next."""
+    insert the bid rows, bump the sequence. Returns what the bidder sees next.
+
+    The sale's lock is the floor's bottleneck (every bid on a lot waits for it), so what does not
+    depend on the locked state is read before it (the membership, the bidder's row), and what only
+    mirrors it is written after the commit (the lot's market columns, guarded by the sequence; the
+    search counts' generation; notices)."""
     # The membership comes with its organisation read now: fresh status and blacklist, before the lock.
     organisation = member_require(actor, organisation, trade=True).organisation
     amount = _dec(amount, "amount", required=True, positive=False)
     maximum = _dec(maximum, "maximum", positive=False)
+    known_bidder = (
+        Bidder.objects.filter(sale__lot_id=lot_id, sale__status=SaleStatus.ACTIVE, organisation=organisation)
+        .order_by("-sale_id")
+        .first()
+    )
     with transaction.atomic():
         sale = _sale_for_update(lot_id)
         now = timezone.now()
@@ -432,11 +454,11 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
             )  # fmt: skip
         except engine.Refused as exc:
             raise _refused(exc) from None
-        bidder = _bidder(sale, organisation.pk)
-        authorised = maximum or amount  # the bidder's standing maximum: private to them
-        if bidder.maximum is None or authorised > bidder.maximum:
-            bidder.maximum = authorised
-            bidder.save(update_fields=["maximum"])
+        if known_bidder is not None and known_bidder.sale_id == sale.pk:
+            bidder = known_bidder
+        else:
+            bidder = _bidder(sale, organisation.pk)
+        _bidder_maximum_raise(bidder, maximum or amount)
         bidders = {organisation.pk: bidder}
         rows = _steps_insert(
             sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip, known=bidders
@@ -446,10 +468,7 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
             "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count",
             "bidder_count", "sequence",
         ])  # fmt: skip
-        lot_market_update(
-            lot_id=sale.lot_id, current_price=sale.current_price, closes_at=sale.closes_at,
-            bid_count=sale.bid_count, sequence=sale.sequence,
-        )  # fmt: skip
+        _lot_market_after_commit(sale)
         leader = bidders.get(sale.leader_id)
         leader_label = leader.label if leader is not None else _UNKNOWN
         _after_change(
@@ -464,6 +483,30 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
     from market.trading.selectors import sale_state_for
 
     return sale_state_for(sale, organisation, bidder=bidder, deposit=deposit, **_known(leader_label))
+
+
+def _bidder_maximum_raise(bidder: Bidder, authorised: Decimal) -> None:
+    """The bidder's standing maximum (private to them) only ever rises. The row may have been read
+    before the sale's lock: the statement keeps the greater of the stored and the new value, and
+    only runs when the new one is greater than what was read."""
+    if bidder.maximum is not None and authorised <= bidder.maximum:
+        return
+    Bidder.objects.filter(pk=bidder.pk).update(
+        maximum=Greatest(Coalesce(F("maximum"), Value(authorised)), Value(authorised))
+    )
+    bidder.maximum = authorised if bidder.maximum is None else max(bidder.maximum, authorised)
+
+
+def _lot_market_after_commit(sale: Sale) -> None:
+    """The lot's denormalised market columns (lists and search show them) follow the sale after the
+    commit, out of the lock; an older update arriving late never overwrites a newer one."""
+    fields = {
+        "current_price": sale.current_price,
+        "closes_at": sale.closes_at,
+        "bid_count": sale.bid_count,
+        "sequence": sale.sequence,
+    }
+    transaction.on_commit(lambda: lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **fields))
 
 
 _UNKNOWN = object()

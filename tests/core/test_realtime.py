@@ -1,5 +1,5 @@
-"""The real ASGI application over the real Redis channel layer: a signed-in user's page gets
-notifications pushed after commit; strangers are refused."""
+"""The real ASGI application over real Redis: a signed-in user's page gets notifications pushed after
+commit (through the fan-out hub's pub/sub, on the user's own group); strangers are refused."""
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -98,7 +98,7 @@ def test_anonymous_and_foreign_origin_are_refused():
 
 
 def test_a_group_message_from_another_process_is_delivered():
-    """What a Celery worker does: group_send through Redis, received by the ASGI app's socket."""
+    """What a Celery worker does: a notice published through Redis, received by the ASGI app's socket."""
     import subprocess
     import sys
 
@@ -110,8 +110,8 @@ def test_a_group_message_from_another_process_is_delivered():
         assert (await ws.connect())[0]
         code = (
             "import django; django.setup();"
-            "from market.core.realtime import publish, user_group;"
-            f"publish(user_group({user.pk}), {{'type': 'notify', 'title': '来自另一个进程', 'body': '', 'url': ''}})"
+            "from market.core.fanout import fanout_publish; from market.core.realtime import user_group;"
+            f"fanout_publish(user_group({user.pk}), {{'type': 'notify', 'title': '来自另一个进程'}})"
         )
         import os
 

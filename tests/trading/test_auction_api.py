@@ -357,3 +357,43 @@ def test_refusals_speak_the_users_language(floor):
         r.json()["code"] == "bid_too_low"
         and r.json()["message"] == "Bid too low: the lowest bid now is ¥2,010.00."
     )
+
+
+def test_the_lots_market_columns_follow_the_sale_after_commit_and_never_go_back(
+    floor, django_capture_on_commit_callbacks
+):
+    from listings.services import lot_market_update
+
+    a, b = floor.buyers[:2]
+    sale = floor.sale()
+    with django_capture_on_commit_callbacks(execute=True):
+        a.bid(floor.lot, 2000)
+        b.bid(floor.lot, 2010)
+    sale.refresh_from_db()
+    floor.lot.refresh_from_db()
+    assert (floor.lot.current_price, floor.lot.bid_count) == (Decimal("2010.00"), 2)
+    assert floor.lot.sequence == sale.sequence
+    # the first bid's update, delivered late, is older than what the lot shows: nothing changes
+    lot_market_update(lot_id=floor.lot.pk, newer_than=sale.sequence - 1, current_price=Decimal("2000"))
+    floor.lot.refresh_from_db()
+    assert floor.lot.current_price == Decimal("2010.00")
+
+
+def test_a_relisted_lots_new_sale_carries_its_sequence_on(floor, django_capture_on_commit_callbacks):
+    """Watchers drop messages older than the last they saw: a new sale must not start again at 1."""
+    a = floor.buyers[0]
+    sale = floor.sale(reserve_price="2600")
+    with django_capture_on_commit_callbacks(execute=True):
+        a.bid(floor.lot, 2000)
+    assert close_now(sale) == "failed"
+    assert floor.seller.client.post(f"/api/v1/lots/{floor.lot.pk}/relist/").status_code == 200
+    floor.lot.refresh_from_db()
+    last = floor.lot.sequence
+    Lot.objects.filter(pk=floor.lot.pk).update(status=LotStatus.PUBLISHED)  # approved again
+    again = floor.sale()
+    assert again.pk != sale.pk and again.sequence > last
+    with django_capture_on_commit_callbacks(execute=True):
+        r = a.bid(floor.lot, 2000)
+    assert r.status_code == 201 and r.json()["sequence"] > last
+    floor.lot.refresh_from_db()
+    assert floor.lot.sequence == r.json()["sequence"] and floor.lot.current_price == Decimal("2000.00")

@@ -114,6 +114,32 @@ def test_a_bid_storm_through_http_loses_no_accepted_bid_and_ends_with_one_winner
     assert (award.buyer_id, award.unit_price) == (manual[-1].organisation_id, amounts[-1])
 
 
+def test_twins_with_one_idempotency_key_sent_at_once_make_one_bid_and_get_one_answer(live_server, tx_floor):
+    """A client that retries before the first answer arrives: every copy gets the first answer."""
+    sale = tx_floor.sale(start_price="2000", increment_amount="5")
+    token = Token.objects.create(user=tx_floor.buyers[0].user).key
+    start = threading.Barrier(6)
+    answers = []
+
+    def twin():
+        start.wait()
+        answers.append(
+            _call(
+                live_server.url, f"/api/v1/lots/{tx_floor.lot.pk}/bids/", token, {"amount": "2000"}, "twin-1"
+            )
+        )
+        connections.close_all()
+
+    threads = [threading.Thread(target=twin) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(answers) == 6 and {status for status, _ in answers} == {201}
+    assert all(answer == answers[0][1] for _, answer in answers)
+    assert Bid.objects.filter(sale=sale).count() == 1
+
+
 def test_two_closes_at_once_make_one_award(tx_floor):
     a, b = tx_floor.buyers[:2]
     sale = tx_floor.sale()
