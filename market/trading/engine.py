@@ -100,6 +100,22 @@ def minimum_next(rules: Rules, state: AuctionState) -> Decimal:
     return money(state.price + rules.increment(state.price))
 
 
+def too_low(
+    rules: Rules, state: AuctionState, *, bidder: int, amount: Decimal, maximum: Decimal | None = None
+) -> Decimal | None:
+    """The minimum, if ``bid_apply`` would refuse this bid as too low on ``state`` and on every state
+    after it: the price never falls, and a bidder who does not lead now leads later only by a bid of
+    its own. None when the bid is not too low, or is refused for another reason (which
+    ``bid_apply`` gives)."""
+    amount = money(amount)
+    if amount <= 0 or (maximum is not None and money(maximum) < amount):
+        return None
+    if state.leader is not None and state.leader.bidder == bidder:
+        return None
+    floor = minimum_next(rules, state)
+    return floor if amount < floor else None
+
+
 def _reserve_lift(rules: Rules, price: Decimal, leader: Proxy) -> Decimal:
     """A leader whose maximum reaches a reserve the price has not yet met bids up to the reserve."""
     if rules.reserve is not None and price < rules.reserve <= leader.maximum:

@@ -140,6 +140,34 @@ def test_twins_with_one_idempotency_key_sent_at_once_make_one_bid_and_get_one_an
     assert Bid.objects.filter(sale=sale).count() == 1
 
 
+def test_a_bid_below_the_committed_minimum_is_refused_without_queueing_for_the_lock(tx_floor):
+    a, b = tx_floor.buyers[:2]
+    sale = tx_floor.sale(start_price="2000", increment_amount="10")
+    assert a.bid(tx_floor.lot, 2000).status_code == 201
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_sale():  # as a long bid or a close would
+        with transaction.atomic():
+            Sale.objects.select_for_update().get(pk=sale.pk)
+            locked.set()
+            release.wait(30)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_the_sale)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        late = b.bid(tx_floor.lot, 2000)  # the minimum moved on to 2010 before this bid was sent
+        answered_while_locked = holder.is_alive() and not release.is_set()
+    finally:
+        release.set()
+        holder.join(30)
+    assert answered_while_locked
+    assert late.status_code == 400 and late.json()["code"] == "bid_too_low"
+    assert "2,010.00" in late.json()["message"]
+    assert b.bid(tx_floor.lot, 2010).status_code == 201  # a bid at the minimum takes the lock
+
+
 def test_two_closes_at_once_make_one_award(tx_floor):
     a, b = tx_floor.buyers[:2]
     sale = tx_floor.sale()

@@ -45,6 +45,7 @@ class AuctionMachine(RuleBasedStateMachine):
         self.now = T0
         self.prices = []
         self.cap = None  # the leader's maximum when the price was last set by a challenge
+        self.history = [self.state]  # every state so far: what a late bidder may have seen
 
     @rule(bidder=st.integers(1, 6), extra=st.integers(0, 200_000), seconds=st.integers(0, 900))
     def proxy_bid(self, bidder, extra, seconds):
@@ -79,12 +80,32 @@ class AuctionMachine(RuleBasedStateMachine):
         if leader is None or leader.bidder != bidder:
             self.cap = out.state.leader.maximum
         self.state = out.state
+        self.history.append(out.state)
         # soft close: extended only inside the window, never past the cap, never earlier
         assert out.state.closes_at >= before.closes_at
         assert out.state.closes_at <= max(CAP, before.closes_at)
         if before.closes_at - now > self.rules.extend_window:
             assert out.state.closes_at == before.closes_at
         self.prices.append(out.state.price)
+
+    @rule(data=st.data(), bidder=st.integers(1, 6), cents=st.integers(1, 600_000))
+    def a_bid_too_low_for_a_state_seen_earlier_is_refused_as_too_low_now(self, data, bidder, cents):
+        """What lets the server refuse such bids from the committed state, without the sale's lock."""
+        seen = data.draw(st.sampled_from(self.history))
+        amount = Decimal(cents) / 100
+        floor = engine.too_low(self.rules, seen, bidder=bidder, amount=amount)
+        if floor is None:
+            return
+        assert amount < floor == engine.minimum_next(self.rules, seen)
+        leader = self.state.leader
+        if leader is not None and leader.bidder == bidder:
+            return  # it took the lead since, by a bid of its own: then the bid raises its maximum
+        with pytest.raises(Refused) as refused:
+            engine.bid_apply(
+                self.rules, self.state, bidder=bidder, amount=amount, order=self.order + 1, now=self.now
+            )
+        assert refused.value.code == "bid_too_low"
+        assert refused.value.params["minimum"] >= floor
 
     @invariant()
     def price_never_decreases(self):
