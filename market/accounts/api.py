@@ -287,7 +287,9 @@ class TokenView(APIView):
 
     def get_authenticators(self):
         # DELETE needs the token to know whose token to revoke.
-        from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+        from rest_framework.authentication import SessionAuthentication
+
+        from market.accounts.authentication import TokenAuthentication
 
         if self.request is not None and self.request.method == "DELETE":
             return [TokenAuthentication(), SessionAuthentication()]

@@ -101,3 +101,23 @@ def test_signup_is_rate_limited(api, settings):
         from rest_framework.settings import api_settings
 
         ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+
+def test_a_government_officers_token_carries_the_office(api):
+    """The token is read with whether its user is an officer and its office: every write checks
+    that (officers only read), so it costs no query of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
+    from market.accounts.models import GovernmentOffice, GovernmentOfficer
+
+    officer = make_user(email="officer@tangshan.gov.cn")
+    office = GovernmentOffice.objects.create(name="唐山市商务局", jurisdiction_id="130200")
+    GovernmentOfficer.objects.create(user=officer, office=office)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=officer).key}")
+    with CaptureQueriesContext(connection) as ctx:
+        me = api.get("/api/v1/me/").json()
+    assert me["government_office"]["name"] == "唐山市商务局"
+    tables = [q["sql"].split(" FROM ")[1].split()[0] for q in ctx.captured_queries if " FROM " in q["sql"]]
+    assert '"accounts_governmentofficer"' not in tables and '"accounts_governmentoffice"' not in tables
