@@ -218,28 +218,53 @@ def business_days(start: date, end: date, holidays) -> list[date]:
     return days
 
 
+def market_of(category_code: str) -> Market | None:
+    """The market a catalogue category trades in: its own, or its nearest ancestor's."""
+    best = None
+    for market in MARKETS:
+        covers = category_code == market.category or category_code.startswith(f"{market.category}.")
+        if covers and (best is None or len(market.category) > len(best.category)):
+            best = market
+    return best
+
+
+def walk_clamp(market: Market, x: float) -> float:
+    """A log price put back inside the market's band."""
+    return min(max(x, math.log(market.low)), math.log(market.high))
+
+
+def walk_start(market: Market, rng: random.Random) -> float:
+    """A starting log price: somewhere in the middle half of the band."""
+    centre = (math.log(market.low) + math.log(market.high)) / 2
+    half = (math.log(market.high) - math.log(market.low)) / 2
+    return centre + rng.uniform(-0.5, 0.5) * half
+
+
+def walk_step(market: Market, x: float, common: float, rng: random.Random, dt: float = 1.0) -> float:
+    """One step of the market's price: an Ornstein-Uhlenbeck walk in log price, pulled towards the
+    middle of the band and reflected at its edges. ``common`` is the metals' shared shock of the
+    step; ``dt`` the step's length in business days (the live demo's simulator takes small steps)."""
+    lo, hi = math.log(market.low), math.log(market.high)
+    centre = (lo + hi) / 2
+    shock = 0.6 * common + 0.8 * rng.gauss(0, 1) if market.metal else rng.gauss(0, 1)
+    x = x + 0.02 * dt * (centre - x) + market.sigma * math.sqrt(dt) * shock
+    if x < lo or x > hi:  # reflect at the band's edges
+        x = 2 * lo - x if x < lo else 2 * hi - x
+    return walk_clamp(market, x)
+
+
 def history_generate(days: list[date], now: datetime) -> list[TradeFact]:
     """The trades of ``days`` (unsaved facts, numbered in order). Pure: no database."""
     rng = random.Random(SEED)
     usccs = parties()
-    walk = {}
-    for market in MARKETS:
-        centre = (math.log(market.low) + math.log(market.high)) / 2
-        half = (math.log(market.high) - math.log(market.low)) / 2
-        walk[market.category] = centre + rng.uniform(-0.5, 0.5) * half
+    walk = {market.category: walk_start(market, rng) for market in MARKETS}
     regime = {market.category: "active" for market in MARKETS}
     facts: list[TradeFact] = []
     for index, day in enumerate(days):
         common = rng.gauss(0, 1)
         for market in MARKETS:
             # The price: an Ornstein-Uhlenbeck walk in log price, kept inside its band.
-            lo, hi = math.log(market.low), math.log(market.high)
-            centre = (lo + hi) / 2
-            shock = 0.6 * common + 0.8 * rng.gauss(0, 1) if market.metal else rng.gauss(0, 1)
-            x = walk[market.category] + 0.02 * (centre - walk[market.category]) + market.sigma * shock
-            if x < lo or x > hi:  # reflect at the band's edges
-                x = 2 * lo - x if x < lo else 2 * hi - x
-            walk[market.category] = x
+            x = walk[market.category] = walk_step(market, walk[market.category], common, rng)
             # How many trades today.
             rate = market.rate
             if index < LAUNCH_DAYS:

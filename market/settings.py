@@ -215,6 +215,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=env_int("STATS_SWEEP_MINUTES", 10)),
     },
 }
+# The living demo (frontend/simulator.py): simulated enterprises list lots, bid and settle deals
+# through the services. On by default only in the embedded demo that `make run` starts (DEBUG and no
+# REDIS_URL); off in production and in the tests unless DEMO_SIMULATOR says otherwise.
+DEMO_SIMULATOR = env_bool("DEMO_SIMULATOR", DEBUG and EMBEDDED_SERVICES)
+DEMO_SIMULATOR_S = env_int("DEMO_SIMULATOR_S", 20)  # seconds between ticks
+DEMO_SIMULATOR_MAX_LOTS = env_int("DEMO_SIMULATOR_MAX_LOTS", 30)  # open simulated lots at most
+if DEMO_SIMULATOR:
+    CELERY_BEAT_SCHEDULE["demo-simulator-tick"] = {
+        "task": "frontend.tasks.demo_simulator_tick",
+        "schedule": timedelta(seconds=DEMO_SIMULATOR_S),
+        "options": {"expires": DEMO_SIMULATOR_S},
+    }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -39,7 +39,11 @@ def embedded(tmp_path_factory):
         if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY"}
     }
     env.update(
-        DEBUG="1", MARKET_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="market.settings", PYTHONUNBUFFERED="1"
+        DEBUG="1",
+        MARKET_VAR_DIR=str(var),
+        DJANGO_SETTINGS_MODULE="market.settings",
+        PYTHONUNBUFFERED="1",
+        DEMO_SIMULATOR="0",  # these tests pick lots and notices: no simulated traders acting beside them
     )
 
     def manage(*args, timeout=300):
