@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
+from frontend.widgets import LongSelect
 from listings.models import Category, Packaging, TradeMode, Unit
 from listings.services import MEDIA_LIMITS
 from market.core.models import Region, RegionLevel
@@ -109,7 +110,9 @@ class LotForm(forms.Form):
     field per spec. Spec fields are optional here: the service checks required specs, ranges and
     choices and names the field (``specs.<key>``)."""
 
-    category = forms.ChoiceField(label=_("品类"), help_text=_("请选择到最细一级品类；规格项随品类变化。"))
+    category = forms.ChoiceField(
+        label=_("品类"), help_text=_("请选择到最细一级品类；规格项随品类变化。"), widget=LongSelect
+    )
     title = forms.CharField(
         label=_("标题"),
         max_length=120,
@@ -377,8 +380,8 @@ class LotSearchForm(forms.Form):
             attrs={"type": "search", "placeholder": _("例如：废钢、电解铜、粉煤灰"), "autocomplete": "off"}
         ),
     )
-    category = forms.ChoiceField(label=_("品类"), required=False)
-    region = forms.ChoiceField(label=_("地区"), required=False)
+    category = forms.ChoiceField(label=_("品类"), required=False, widget=LongSelect)
+    region = forms.ChoiceField(label=_("地区"), required=False, widget=LongSelect)
     qmin = forms.CharField(
         label=_("数量不少于"), required=False, widget=forms.NumberInput(attrs={"min": "0", "step": "any"})
     )
@@ -429,7 +432,7 @@ class SavedSearchForm(forms.Form):
 
 
 class WantedForm(forms.Form):
-    category = forms.ChoiceField(label=_("品类"))
+    category = forms.ChoiceField(label=_("品类"), widget=LongSelect)
     title = forms.CharField(
         label=_("标题"),
         max_length=120,
@@ -445,7 +448,9 @@ class WantedForm(forms.Form):
     unit = forms.ChoiceField(
         label=_("单位"), choices=Unit.choices, initial=Unit.TONNE, help_text=_("须与品类的计量单位一致。")
     )
-    region = forms.ChoiceField(label=_("货源地区"), required=False, help_text=_("不选表示不限地区。"))
+    region = forms.ChoiceField(
+        label=_("货源地区"), required=False, help_text=_("不选表示不限地区。"), widget=LongSelect
+    )
     price_min = forms.DecimalField(
         label=_("最低价（元/单位）"),
         required=False,

@@ -48,6 +48,7 @@ from frontend.statistics_data import (
     top_regions_title,
 )
 from frontend.statistics_export import Column, Table, csv_bytes, dashboard_tables, xlsx_bytes
+from frontend.widgets import LongSelect
 from market.accounts.models import GovernmentOffice
 from market.accounts.selectors import government_officer_for
 from market.core.models import Region, RegionLevel
@@ -99,8 +100,8 @@ class StatisticsForm(forms.Form):
     read and whether the range is allowed are the selectors' answers, copied onto the fields."""
 
     grain = forms.ChoiceField(label=gettext_lazy("统计粒度"))
-    category = forms.CharField(label=gettext_lazy("品类"), required=False, widget=forms.Select)
-    region = forms.CharField(label=pgettext_lazy("statistics", "区域"), required=False, widget=forms.Select)
+    category = forms.CharField(label=gettext_lazy("品类"), required=False, widget=LongSelect)
+    region = forms.CharField(label=pgettext_lazy("statistics", "区域"), required=False, widget=LongSelect)
 
     def __init__(self, *args, catalogue: Catalogue, areas: list, **kwargs):
         super().__init__(*args, **kwargs)

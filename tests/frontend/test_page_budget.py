@@ -2,18 +2,23 @@
 within a fixed number of database queries. Queries are counted, never timed: a page that loops a
 query per row (N+1) breaks its budget as the demo's rows outnumber it.
 
-The server time of each page is measured too and written to ``test-results/page-times.json``
-(printed with ``-s``), for the record; nothing is asserted about it.
+The server time of each page is measured too, through Django's WSGI handler as a server calls it
+(without the test client's template instrumentation), the median of three, and written to
+``test-results/page-times.json`` (printed with ``-s``), for the record; nothing is asserted about it.
 """
 
 import json
+import statistics
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
-from django.db import connection
-from django.test import Client
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from listings.models import Lot, LotStatus
@@ -33,6 +38,29 @@ def _client(email: str | None) -> Client:
     if email:
         client.force_login(User.objects.get(email=email))
     return client
+
+
+def _served_ms(url: str, client: Client) -> float:
+    """Milliseconds from the request to the last byte, through the WSGI handler a server uses."""
+    path, _, query = url.partition("?")
+    query = quote(query, safe="=&")  # as a browser sends it
+    cookies = "; ".join(f"{key}={morsel.value}" for key, morsel in client.cookies.items())
+    environ = RequestFactory()._base_environ(PATH_INFO=path, QUERY_STRING=query, HTTP_COOKIE=cookies)
+    handler = WSGIHandler()
+    for signal in (request_started, request_finished):  # the test's transaction stays open
+        signal.disconnect(close_old_connections)
+    statuses = []
+    try:
+        started = time.perf_counter()
+        body = handler(environ, lambda status, headers: statuses.append(status))
+        b"".join(body)
+        elapsed = time.perf_counter() - started
+        body.close()
+    finally:
+        for signal in (request_started, request_finished):
+            signal.connect(close_old_connections)
+    assert statuses == ["200 OK"], f"{url}: {statuses}"
+    return elapsed * 1000
 
 
 def _pages() -> list[tuple[str, str | None, str]]:
@@ -91,11 +119,10 @@ def test_every_main_page_stays_within_its_query_budget_on_the_demo_market(settin
         client = clients.setdefault(who, _client(who))
         client.get(url)  # warm: caches, templates, the search index
         with CaptureQueriesContext(connection) as ctx:
-            started = time.perf_counter()
             response = client.get(url)
-            elapsed_ms = (time.perf_counter() - started) * 1000
         assert response.status_code == 200, f"{what} {url}: HTTP {response.status_code}"
         queries = len(ctx.captured_queries)
+        elapsed_ms = statistics.median(_served_ms(url, client) for _ in range(3))
         report.append(
             {
                 "page": what,
