@@ -6,7 +6,7 @@ message and the email are side effects and run only after the transaction commit
 """
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
@@ -18,13 +18,18 @@ from market.core.realtime import user_group
 def notify_users(
     user_ids, *, title: str, body: str = "", url: str = "", email: bool = True, kind: str = ""
 ) -> None:
-    ids = sorted({int(i) for i in user_ids})
+    """``user_ids``: ids, or a query of them (``values_list("user_id", flat=True)``), from which the
+    rows are inserted in one statement (a bid's outbid notice runs on every contested bid)."""
+    title, body, url = str(title)[:255], str(body), str(url)[:500]
+    if isinstance(user_ids, QuerySet):
+        ids = _insert_from(user_ids, title=title, body=body, url=url, kind=kind)
+    else:
+        ids = sorted({int(i) for i in user_ids})
+        Notification.objects.bulk_create(
+            [Notification(user_id=uid, title=title, body=body, url=url, kind=kind) for uid in ids]
+        )
     if not ids:
         return
-    title, body, url = str(title)[:255], str(body), str(url)[:500]
-    Notification.objects.bulk_create(
-        [Notification(user_id=uid, title=title, body=body, url=url, kind=kind) for uid in ids]
-    )
 
     def _send():
         unread = notifications_unread_counts(ids)
@@ -47,6 +52,23 @@ def notify_users(
             email_send.delay(user_ids=ids, subject=title, body=f"{body}\n\n{link}".strip())
 
     transaction.on_commit(_send)
+
+
+def _insert_from(user_ids: QuerySet, **values) -> list[int]:
+    """INSERT … SELECT: one notification per distinct user the query names; their ids, sorted."""
+    connection = connections[user_ids.db]
+    quote = connection.ops.quote_name
+    select, params = user_ids.query.sql_with_params()
+    meta = Notification._meta
+    names = ["title", "body", "url", "kind", "created_at"]
+    columns = ", ".join(quote(meta.get_field(n).column) for n in ["user", *names])
+    placeholders = ", ".join(["%s"] * len(names))
+    returning = quote(meta.get_field("user").column)
+    # Identifiers from the model, values as parameters, the query compiled by Django.
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT DISTINCT q.user_id, {placeholders} FROM ({select}) q RETURNING {returning}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*(values[n] for n in names[:-1]), timezone.now(), *params])
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def notifications_unread_counts(user_ids) -> dict[int, int]:

@@ -30,7 +30,7 @@ from listings.services import (
     wanted_offer_accept,
 )
 from market.accounts.models import Organisation
-from market.accounts.selectors import licence_valid_for, trading_member_ids
+from market.accounts.selectors import licence_valid_for, trading_members
 from market.accounts.services import member_require
 from market.core.audit import audit_record
 from market.core.drf import Refusal
@@ -336,8 +336,8 @@ def _after_change(sale: Sale, *, event: str = "state", bids=(), **known) -> None
         transaction.on_commit(lambda: sale_close_schedule(sale.pk, closes_at))
 
 
-def _trade_members(organisation_id: int) -> list[int]:
-    return trading_member_ids(organisation_id)
+def _trade_members(organisation_id: int):
+    return trading_members(organisation_id)
 
 
 def _lot_url(lot_id: int) -> str:

@@ -1,0 +1,30 @@
+"""Notices: stored rows for the bell, a live message and an e-mail after the commit."""
+
+import pytest
+from django.core import mail
+
+from market.accounts.models import MemberRole, Membership
+from market.accounts.selectors import trading_members
+from market.core.models import Notification
+from market.core.notify import notify_users
+from tests.factories import make_member, make_organisation, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_notice_to_an_organisations_traders_is_stored_once_each_and_sent_after_commit(
+    django_capture_on_commit_callbacks,
+):
+    admin = make_user()
+    org = make_organisation(admin=admin)
+    trader = make_user()
+    make_member(org, role=MemberRole.TRADER, user=trader)
+    viewer = make_user()
+    make_member(org, role=MemberRole.VIEWER, user=viewer)
+    Notification.objects.create(user=trader, title="更早的一条")
+    with django_capture_on_commit_callbacks(execute=False) as after_commit:
+        notify_users(trading_members(org.pk), title="您的出价已被超过", url="/lots/1/", kind="outbid")
+        stored = {n.user_id for n in Notification.objects.filter(kind="outbid")}
+    assert stored == {admin.pk, trader.pk}  # viewers are not told about trading
+    assert Membership.objects.filter(organisation=org).count() == 3
+    assert len(after_commit) == 1 and not mail.outbox  # nothing sent before the commit
