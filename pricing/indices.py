@@ -4,9 +4,14 @@
 into ``methodology.Trade`` values, stores what the rules return, and publishes: the daily close
 (Celery beat at the cut-off), ``indices_rebuild`` over history, the intraday indicative value on
 every trade (``/ws/indices/``), and corrections with notices beside the as-first-published series.
+
+One implementation of the close, ``_Cells``, walks business days for every elementary series; the
+daily close and corrections run it on one day and store through the ORM, the rebuild
+(``pricing.index_rebuild``) runs it over the whole span on facts read once and writes in bulk.
 """
 
 import logging
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -35,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 INDICES_GROUP = "indices"
 CENT = Decimal("0.01")
+PRICE_PLACES = Decimal("0.000001")
+TONNE_PLACES = Decimal("0.001")
 
 # The composites the market publishes: code -> (name, English name, the category whose children's
 # national series are its components; "" for the market's overall composite of top-level categories).
@@ -219,18 +226,40 @@ def _day_start(d: date, p: m.Params) -> datetime:
     return datetime.combine(d, time(0), tzinfo=p.timezone)
 
 
-def _facts_between(start: date, end: date, p: m.Params) -> dict[date, list[_Fact]]:
-    """Facts that count on business days in [start, end], by counting day (voided ones included:
-    the rules exclude them, and the audit list says so)."""
-    lo = _day_start(start - timedelta(days=10), p)
-    hi = _day_start(end + timedelta(days=1), p) + timedelta(hours=23)
-    rows = TradeFact.objects.filter(settled_at__gte=lo, settled_at__lt=hi).values_list(*FACT_FIELDS)
-    out: dict[date, list[_Fact]] = defaultdict(list)
-    for row in rows.iterator(chunk_size=5000):
-        fact = _to_trade(row)
+def _settled_bounds(start: date, end: date, p: m.Params) -> tuple[datetime, datetime]:
+    """The settlement times read for the facts counting on business days in [start, end]."""
+    return _day_start(start - timedelta(days=10), p), _day_start(end + timedelta(days=1), p) + timedelta(
+        hours=23
+    )
+
+
+def _facts_bucket(rows, start: date, end: date, p: m.Params, out: dict[date, list[_Fact]]) -> None:
+    """Fact rows (``FACT_FIELDS``) as trades, into ``out`` by counting day when it is in [start, end].
+    Organisation, category and county codes are interned: a run holds few distinct ones, and the
+    rules hash them again and again."""
+    intern = sys.intern
+    for trade_id, awarded, settled, category, county, seller, buyer, q, price, voided in rows:
+        category, county = intern(category), intern(county)
+        fact = _Fact(
+            m.Trade(
+                trade_id=trade_id, quantity_t=q, unit_price=price, awarded_at=awarded, settled_at=settled,
+                seller=intern(seller), buyer=intern(buyer), category=category, region=county,
+                voided=voided is not None,
+            ),
+            county,
+        )  # fmt: skip
         d = m.counting_day(fact.trade, p)
         if start <= d <= end:
             out[d].append(fact)
+
+
+def _facts_between(start: date, end: date, p: m.Params) -> dict[date, list[_Fact]]:
+    """Facts that count on business days in [start, end], by counting day (voided ones included:
+    the rules exclude them, and the audit list says so)."""
+    lo, hi = _settled_bounds(start, end, p)
+    rows = TradeFact.objects.filter(settled_at__gte=lo, settled_at__lt=hi).values_list(*FACT_FIELDS)
+    out: dict[date, list[_Fact]] = defaultdict(list)
+    _facts_bucket(rows.iterator(chunk_size=5000), start, end, p, out)
     return out
 
 
@@ -279,12 +308,15 @@ def _audit_params(p: m.Params, category: str | None) -> dict:
 
 
 def _value_fields(cell: m.CellValue, series: IndexSeries, p: m.Params) -> dict:
+    """What is stored of a cell. The level is computed from the unrounded price when the series
+    already has a base; a base found later sets the levels of the values it finds from their stored
+    price (``_bases_fix``, ``index_rebuild``)."""
     return {
         "status": cell.status.value,
-        "price": _q(cell.price, Decimal("0.000001")),
+        "price": _q(cell.price, PRICE_PLACES),
         "level": _level(cell.price, series.base_price),
         "n": cell.n,
-        "tonnes": _q(cell.tonnes, Decimal("0.001")),
+        "tonnes": _q(cell.tonnes, TONNE_PLACES),
         "amount": _q(cell.amount),
         "day_amount": _q(cell.day_amount),
         "min_price": _q(cell.min_price),
@@ -309,89 +341,165 @@ VALUE_FIELDS = [
 ]  # fmt: skip
 
 
-class _Closer:
-    """Computes business days in order, keeping each series' previous value in memory."""
+class _Cells:
+    """Every elementary series' cells, business day after business day: the one implementation of
+    the close (rules 1 to 5 through ``methodology.cell_value``) behind the daily close, corrections
+    and the rebuild of history.
 
-    def __init__(self, p: m.Params):
+    Each series keeps in memory its previous cell and its window's days through rules 1 and 2
+    (``assessed_days``), so a day of the window is assessed once and walking days in order costs
+    no query per series and day. A series is computed on a day when it has a previous value or a
+    trade in the day's window (any trade, even an ineligible one: the audit list names it); its
+    series rows are created with its first trade.
+    """
+
+    def __init__(self, p: m.Params, *, ensure: bool = True):
         self.p = p
+        self.ensure = ensure
         self.series = {s.code: s for s in IndexSeries.objects.filter(kind=SeriesKind.ELEMENTARY)}
-        # series code -> (day, its cell or None): what the previous day left, so walking days in order
-        # costs no query per series and day.
-        self.previous: dict[str, tuple[date, m.CellValue | None]] = {}
-        self.loaded: set[date] = set()
-        # series code -> {day: that day's rules 1 and 2}: each day is assessed once, not per window.
-        self.assessed: dict[str, dict] = {}
+        self.previous: dict[str, m.CellValue] = {}  # the last day's cells with a status
+        self.assessed: dict[str, dict[date, m.Assessment]] = {}
+        self.traded: dict[str, date] = {}  # series -> the last day it had a trade
+        self._codes: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._empty = m.assess((), p)  # a day without trades (the same for every series)
 
-    def previous_of(self, series: IndexSeries, day: date) -> m.CellValue | None:
+    def start(self, day: date) -> None:
+        """Begin at ``day``: the previous business day's stored values are the previous cells."""
         prev_day = m.previous_business_day(day, self.p.holidays)
-        cached = self.previous.get(series.code)
-        if cached is not None and cached[0] == prev_day:
-            return cached[1]
-        if prev_day not in self.loaded:  # one query for every series' value of that day
-            self.loaded.add(prev_day)
+        self.previous = {
+            v.series.code: _previous_cell(v)
             for v in IndexValue.objects.filter(
                 day=prev_day, series__kind=SeriesKind.ELEMENTARY
-            ).select_related("series"):
-                self.previous[v.series.code] = (prev_day, _previous_cell(v))
-            cached = self.previous.get(series.code)
-            if cached is not None and cached[0] == prev_day:
-                return cached[1]
-        return None
-
-    def close(self, day: date, facts_by_day: dict[date, list[_Fact]], *, publish: bool) -> list[IndexValue]:
-        window = m.business_window(day, self.p.window_days, self.p.holidays)
-        by_series: dict[str, list[m.Trade]] = defaultdict(list)
-        for d in window:
-            for fact in facts_by_day.get(d, ()):
-                for code in series_of_fact(fact.trade.category, fact.county):
-                    by_series[code].append(fact.trade)
-        if any(code not in self.series for code in by_series):  # series appear with their first trade
-            pairs = {(f.trade.category, f.county) for d in window for f in facts_by_day.get(d, ())}
-            series_ensure_many(pairs, known=set(self.series))
-            self.series = {s.code: s for s in IndexSeries.objects.filter(kind=SeriesKind.ELEMENTARY)}
-        stored = []
-        now = timezone.now()
-        existing = {
-            v.series_id: v for v in IndexValue.objects.filter(day=day, series__kind=SeriesKind.ELEMENTARY)
+            ).select_related("series")
         }
-        for code, series in self.series.items():
-            previous = self.previous_of(series, day)
-            trades = by_series.get(code, ())
-            if not trades and previous is None:
-                self.previous[code] = (day, None)
+
+    def codes_of(self, category: str, county: str) -> tuple[str, ...]:
+        codes = self._codes.get((category, county))
+        if codes is None:
+            codes = self._codes[(category, county)] = tuple(series_of_fact(category, county))
+        return codes
+
+    def _by_series(self, facts) -> dict[str, list[m.Trade]]:
+        by_series: dict[str, list[m.Trade]] = defaultdict(list)
+        for fact in facts:
+            for code in self.codes_of(fact.trade.category, fact.county):
+                by_series[code].append(fact.trade)
+        if self.ensure and any(code not in self.series for code in by_series):  # new series, first trade
+            pairs = {(f.trade.category, f.county) for f in facts}
+            have = series_ensure_many(pairs, known=set(self.series))
+            new = [code for code in have if code not in self.series]
+            self.series.update((s.code, s) for s in IndexSeries.objects.filter(code__in=new))
+        return by_series
+
+    def assess(self, day: date, facts) -> None:
+        """Rules 1 and 2 on a day of the window before the first day computed (the daily close)."""
+        for code, trades in self._by_series(facts).items():
+            self.assessed.setdefault(code, {})[day] = m.assess(trades, self.p)
+            self.traded[code] = day
+
+    def close(self, day: date, facts) -> list[tuple[IndexSeries, m.CellValue]]:
+        """The cells of ``day`` (the business day after the last one closed or started from) with a
+        status, from the facts counting on it."""
+        p = self.p
+        window = m.business_window(day, p.window_days, p.holidays)
+        by_series = self._by_series(facts)
+        for code in by_series:
+            self.traded[code] = day
+        first = window[0]
+        active = {code for code, last in self.traded.items() if last >= first}
+        active.update(self.previous)
+        previous, self.previous = self.previous, {}
+        assessed = self.assessed
+        out = []
+        for code in active:
+            series = self.series.get(code)
+            if series is None:  # a trade of a series not created (corrections create none)
                 continue
-            memo = self.assessed.setdefault(code, {})
-            for old_day in [d for d in memo if d < window[0]]:
-                del memo[old_day]
-            cell = m.cell_value(
-                day, trades, previous, self.p, category=series.category_id, assessed_days=memo
-            )
-            self.previous[code] = (day, cell if cell.status is not None else None)
-            if cell.status is None:
-                continue
-            fields = _value_fields(cell, series, self.p)
-            value = existing.get(series.pk)
-            if value is None:
-                value = IndexValue(series=series, day=day, **fields)
-                if publish:
-                    value.published_at = now
-                    value.first_price, value.first_level, value.first_status = (
-                        value.price,
-                        value.level,
-                        value.status,
-                    )
-            elif value.published_at is not None:
-                continue  # a published value changes only by a correction (index_correct)
+            memo = assessed.get(code)
+            if memo is None:
+                memo = assessed[code] = {}
             else:
-                for k, v in fields.items():
-                    setattr(value, k, v)
-            stored.append(value)
-        new = [v for v in stored if v.pk is None]
-        old = [v for v in stored if v.pk is not None]  # before the insert gives the new ones their keys
-        IndexValue.objects.bulk_create(new, batch_size=1000)
-        if old:
-            IndexValue.objects.bulk_update(old, VALUE_FIELDS, batch_size=500)
-        return stored
+                for old_day in [d for d in memo if d < first]:
+                    del memo[old_day]
+            trades = by_series.get(code)
+            memo[day] = m.assess(trades, p) if trades else self._empty
+            # The day's trades are in the memo with the window's other days: nothing is passed again.
+            cell = m.cell_value(
+                day, (), previous.get(code), p, category=series.category_id, assessed_days=memo
+            )
+            if cell.status is not None:
+                self.previous[code] = cell
+                out.append((series, cell))
+        for code in [code for code, last in self.traded.items() if last < first]:
+            del self.traded[code]  # out of every window from now on: nothing of it to keep
+            if code not in self.previous:
+                assessed.pop(code, None)
+        return out
+
+
+def _store_day(day: date, cells: list[tuple[IndexSeries, m.CellValue]], p: m.Params, *, publish: bool):
+    """Store one day's cells: new values are created (published when ``publish``), unpublished ones
+    updated; a published value changes only by a correction (``index_correct``)."""
+    stored = []
+    now = timezone.now()
+    existing = {
+        v.series_id: v for v in IndexValue.objects.filter(day=day, series__kind=SeriesKind.ELEMENTARY)
+    }
+    for series, cell in cells:
+        fields = _value_fields(cell, series, p)
+        value = existing.get(series.pk)
+        if value is None:
+            value = IndexValue(series=series, day=day, **fields)
+            if publish:
+                value.published_at = now
+                value.first_price, value.first_level, value.first_status = (
+                    value.price,
+                    value.level,
+                    value.status,
+                )
+        elif value.published_at is not None:
+            continue
+        else:
+            for k, v in fields.items():
+                setattr(value, k, v)
+        stored.append(value)
+    new = [v for v in stored if v.pk is None]
+    old = [v for v in stored if v.pk is not None]  # before the insert gives the new ones their keys
+    IndexValue.objects.bulk_create(new, batch_size=1000)
+    if old:
+        IndexValue.objects.bulk_update(old, VALUE_FIELDS, batch_size=500)
+    return stored
+
+
+def _base_of(statuses: dict[date, m.Status], totals: dict[date, tuple[Decimal, Decimal]], p: m.Params):
+    """A series' base (first day, last day, P(s,B)) from its stored values' statuses and, for its T
+    days, their stored (amount, tonnes); None while it has no full month (``methodology.base_period``).
+    P(s,B) = the base period's T amounts over their tonnes, to 6 places."""
+    period = m.base_period(statuses, p)
+    if period is None:
+        return None
+    amount = tonnes = Decimal(0)
+    found = False
+    for d, (a, t) in totals.items():
+        if period[0] <= d <= period[1] and statuses.get(d) == m.Status.TRANSACTION:
+            amount += a
+            tonnes += t
+            found = True
+    if not found or not tonnes:
+        return None
+    return period[0], period[1], (amount / tonnes).quantize(PRICE_PLACES)
+
+
+def _levels_from_base(queryset, base: Decimal) -> None:
+    """One statement: I = 1000 * P / P(B) from the stored prices, rounded half up to 0.01 (prices
+    are positive), of the values and of their as-first-published prices."""
+    queryset.update(
+        level=Round(F("price") * 1000 / Value(base), 2),
+        first_level=Case(
+            When(first_price__isnull=True, then=Value(None)),
+            default=Round(F("first_price") * 1000 / Value(base), 2),
+        ),
+    )
 
 
 def _bases_fix(series_ids=None) -> int:
@@ -403,29 +511,19 @@ def _bases_fix(series_ids=None) -> int:
     if series_ids is not None:
         qs = qs.filter(pk__in=series_ids)
     for series in qs:
-        statuses = {
-            d: m.Status(s) for d, s in IndexValue.objects.filter(series=series).values_list("day", "status")
-        }
-        period = m.base_period(statuses, p)
-        if period is None:
+        statuses, totals = {}, {}
+        for d, s, a, t in IndexValue.objects.filter(series=series).values_list(
+            "day", "status", "amount", "tonnes"
+        ):
+            statuses[d] = m.Status(s)
+            if s == m.Status.TRANSACTION.value:
+                totals[d] = (a, t)
+        base = _base_of(statuses, totals, p)
+        if base is None:
             continue
-        agg = IndexValue.objects.filter(
-            series=series, day__gte=period[0], day__lte=period[1], status=m.Status.TRANSACTION.value
-        ).aggregate(t=Sum("tonnes"), a=Sum("amount"))
-        if not agg["t"]:
-            continue
-        series.base_start, series.base_end = period
-        series.base_price = (agg["a"] / agg["t"]).quantize(Decimal("0.000001"))
+        series.base_start, series.base_end, series.base_price = base
         series.save(update_fields=["base_start", "base_end", "base_price"])
-        # One statement per series: I = 1000 * P / P(B), rounded half up to 0.01 (prices are positive).
-        base = series.base_price
-        IndexValue.objects.filter(series=series).update(
-            level=Round(F("price") * 1000 / Value(base), 2),
-            first_level=Case(
-                When(first_price__isnull=True, then=Value(None)),
-                default=Round(F("first_price") * 1000 / Value(base), 2),
-            ),
-        )
+        _levels_from_base(IndexValue.objects.filter(series=series), series.base_price)
         fixed += 1
     return fixed
 
@@ -433,10 +531,9 @@ def _bases_fix(series_ids=None) -> int:
 # --- composites -----------------------------------------------------------------------------
 
 
-def _composite_close(day: date, p: m.Params, *, publish: bool, cache: dict | None = None) -> int:
-    """Each composite's value on ``day``: a Lowe index chained yearly on the link day. ``cache``
-    (a dict kept by the caller over a run of days) saves re-reading the composites, their
-    members and a chain year's components every day."""
+def _composites_cache(cache: dict | None) -> dict:
+    """The composites and their members (national series of the composite's categories that have a
+    base), read once per run of days and kept in ``cache`` with each chain year's components."""
     cache = {} if cache is None else cache
     if "composites" not in cache:
         composites_ensure()
@@ -450,18 +547,70 @@ def _composite_close(day: date, p: m.Params, *, publish: bool, cache: dict | Non
             }
             for code in COMPOSITES
         }
-    made = 0
+    return cache
+
+
+def _composites_of_day(day: date, p: m.Params, cache: dict, before_chain=None):
+    """(composite, its chain year's components) for each composite that has any on ``day``; a chain
+    year's components are made (``_chain_period``) the first time one of its days is computed.
+    ``before_chain`` is called first (the rebuild stores the composite values it holds back)."""
     for code in COMPOSITES:
         composite = cache["composites"][code]
         members = cache["members"][code]
         if not members:
             continue
         key = (code, day.year)
-        comps = cache.get(key) or _chain_period(composite, members, day, p)
+        comps = cache.get(key)
+        if not comps:
+            if before_chain is not None:
+                before_chain()
+            comps = _chain_period(composite, members, day, p)
         if comps:
             cache[key] = comps
-        if not comps:
-            continue
+            yield composite, comps
+
+
+def _composite_fields(comps: list[CompositeComponent], values: dict, p: m.Params) -> dict:
+    """A composite's stored fields on a day from its components' values of that day (``values``:
+    component code -> anything with the stored price, status, n, tonnes, amount, day_amount)."""
+    # Weights read back from the database (SQLite keeps ~15 digits) are renormalised to sum to 1.
+    total = sum((c.weight for c in comps), Decimal(0))
+    weights = {c.component.code: c.weight / total for c in comps}
+    link_prices = {c.component.code: c.link_price for c in comps}
+    prices = {k: (values[k].price if k in values else None) for k in weights}
+    statuses = {k: (m.Status(values[k].status) if k in values else None) for k in weights}
+    liquid = {
+        k: prices[k] / link_prices[k] for k in weights
+        if prices[k] is not None and statuses[k] in (m.Status.TRANSACTION, m.Status.WINDOW)
+    }  # fmt: skip
+    movement = m.category_movement(liquid) if liquid else Decimal(1)
+    imputed = {k: movement for k in weights if prices[k] is None or statuses[k] == m.Status.STALE}
+    result = m.composite_value(
+        comps[0].link_value, weights, prices, link_prices, statuses=statuses, imputed=imputed
+    )
+    level, contributions = result.published()
+    return {
+        "status": m.Status.TRANSACTION.value if liquid else m.Status.CARRIED.value,  # no ladder of its own
+        "price": level, "level": level, "n": sum(v.n for v in values.values()),
+        "tonnes": sum((v.tonnes for v in values.values()), Decimal(0)),
+        "amount": sum((v.amount for v in values.values()), Decimal(0)),
+        "day_amount": sum((v.day_amount for v in values.values()), Decimal(0)),
+        "contributions": {
+            k: {"weight": str(weights[k]), "relative": str(result.relatives[k]), "contribution": str(contributions[k]),
+                "imputed": k in imputed}
+            for k in weights
+        },
+        "params": _audit_params(p, None), "methodology_version": m.METHODOLOGY_VERSION,
+    }  # fmt: skip
+
+
+def _composite_close(day: date, p: m.Params, *, publish: bool, cache: dict | None = None) -> int:
+    """Each composite's value on ``day``: a Lowe index chained yearly on the link day. ``cache``
+    (a dict kept by the caller over a run of days) saves re-reading the composites, their
+    members and a chain year's components every day."""
+    cache = _composites_cache(cache)
+    made = 0
+    for composite, comps in _composites_of_day(day, p, cache):
         values = {
             v.series.code: v
             for v in IndexValue.objects.filter(
@@ -470,35 +619,7 @@ def _composite_close(day: date, p: m.Params, *, publish: bool, cache: dict | Non
         }
         if not values:
             continue
-        # Weights read back from the database (SQLite keeps ~15 digits) are renormalised to sum to 1.
-        total = sum((c.weight for c in comps), Decimal(0))
-        weights = {c.component.code: c.weight / total for c in comps}
-        link_prices = {c.component.code: c.link_price for c in comps}
-        prices = {k: (values[k].price if k in values else None) for k in weights}
-        statuses = {k: (m.Status(values[k].status) if k in values else None) for k in weights}
-        liquid = {
-            k: prices[k] / link_prices[k] for k in weights
-            if prices[k] is not None and statuses[k] in (m.Status.TRANSACTION, m.Status.WINDOW)
-        }  # fmt: skip
-        movement = m.category_movement(liquid) if liquid else Decimal(1)
-        imputed = {k: movement for k in weights if prices[k] is None or statuses[k] == m.Status.STALE}
-        result = m.composite_value(
-            comps[0].link_value, weights, prices, link_prices, statuses=statuses, imputed=imputed
-        )
-        level, contributions = result.published()
-        fields = {
-            "status": m.Status.TRANSACTION.value if liquid else m.Status.CARRIED.value,  # no ladder of its own
-            "price": level, "level": level, "n": sum(v.n for v in values.values()),
-            "tonnes": sum((v.tonnes for v in values.values()), Decimal(0)),
-            "amount": sum((v.amount for v in values.values()), Decimal(0)),
-            "day_amount": sum((v.day_amount for v in values.values()), Decimal(0)),
-            "contributions": {
-                k: {"weight": str(weights[k]), "relative": str(result.relatives[k]), "contribution": str(contributions[k]),
-                    "imputed": k in imputed}
-                for k in weights
-            },
-            "params": _audit_params(p, None), "methodology_version": m.METHODOLOGY_VERSION,
-        }  # fmt: skip
+        fields = _composite_fields(comps, values, p)
         value, created = IndexValue.objects.get_or_create(series=composite, day=day, defaults=fields)
         if created and publish:
             value.published_at = timezone.now()
@@ -521,28 +642,38 @@ def _chain_period(composite: IndexSeries, members: dict, day: date, p: m.Params)
         return comps
     link = m.link_day(year, p.holidays)
     link_value = IndexValue.objects.filter(series=composite, day=link).values_list("price", flat=True).first()
+    by_series = {s.pk: code for code, s in members.items()}
     if link_value is None:
         if IndexValue.objects.filter(series=composite, day__lt=day).exists():
             return []  # the link day was never computed: a rebuild from its year is needed
         # The first chain period: C = 1000 at the base, link prices are the base prices, weights are
         # the values traded in the base periods.
-        weights_by = {
-            code: IndexValue.objects.filter(series=s, day__gte=s.base_start, day__lte=s.base_end).aggregate(
-                v=Sum("day_amount"))["v"] or Decimal(0)
-            for code, s in members.items()
-        }  # fmt: skip
+        weights_by = dict.fromkeys(members, Decimal(0))
+        rows = IndexValue.objects.filter(series__in=members.values()).values_list(
+            "series_id", "day", "day_amount"
+        )
+        for series_id, d, amount in rows:
+            s = members[by_series[series_id]]
+            if s.base_start <= d <= s.base_end:
+                weights_by[s.code] += amount
         link_prices = {code: s.base_price for code, s in members.items()}
         link_value = Decimal(1000)
     else:
-        weights_by = {
-            code: IndexValue.objects.filter(series=s, day__year=year - 1).aggregate(v=Sum("day_amount"))["v"]
-            or Decimal(0)
-            for code, s in members.items()
-        }
-        link_prices = {
-            code: IndexValue.objects.filter(series=s, day=link).values_list("price", flat=True).first()
-            for code, s in members.items()
-        }
+        weights_by = dict.fromkeys(members, Decimal(0))
+        rows = (
+            IndexValue.objects.filter(series__in=members.values(), day__year=year - 1)
+            .values("series_id")
+            .annotate(v=Sum("day_amount"))
+            .values_list("series_id", "v")
+        )
+        for series_id, amount in rows:
+            weights_by[by_series[series_id]] = amount or Decimal(0)
+        link_prices = dict.fromkeys(members)
+        rows = IndexValue.objects.filter(series__in=members.values(), day=link).values_list(
+            "series_id", "price"
+        )
+        for series_id, price in rows:
+            link_prices[by_series[series_id]] = price
     usable = {k: v for k, v in weights_by.items() if v > 0 and link_prices.get(k)}
     if not usable:
         return []
@@ -568,6 +699,18 @@ def _chain_period(composite: IndexSeries, members: dict, day: date, p: m.Params)
 # --- the daily close, history, corrections --------------------------------------------------
 
 
+def _cells_of_day(day: date, p: m.Params, *, ensure: bool = True) -> list[tuple[IndexSeries, m.CellValue]]:
+    """Every elementary series' cell of ``day`` from the stored previous day and the facts of the
+    day's window (what the daily close and a correction compute)."""
+    window = m.business_window(day, p.window_days, p.holidays)
+    facts = _facts_between(window[0], day, p)
+    cells = _Cells(p, ensure=ensure)
+    cells.start(day)
+    for d in window[:-1]:
+        cells.assess(d, facts.get(d, ()))
+    return cells.close(day, facts.get(day, ()))
+
+
 def indices_close(day: date | None = None, *, publish: bool = True) -> int:
     """The official close of ``day`` (default: today, at the cut-off). Idempotent: a published
     value is never overwritten here (corrections go through ``index_correct``)."""
@@ -575,66 +718,22 @@ def indices_close(day: date | None = None, *, publish: bool = True) -> int:
     day = day or timezone.localdate()
     if not m.is_business_day(day, p.holidays):
         return 0
-    window = m.business_window(day, p.window_days, p.holidays)
     with transaction.atomic():
-        stored = _Closer(p).close(day, _facts_between(window[0], day, p), publish=publish)
+        stored = _store_day(day, _cells_of_day(day, p), p, publish=publish)
         _bases_fix({v.series_id for v in stored})
         made = _composite_close(day, p, publish=publish)
     return len(stored) + made
 
 
-def indices_rebuild(start: date, end: date, *, progress=None) -> int:
+def indices_rebuild(start: date, end: date, *, progress=None, timings: dict | None = None) -> int:
     """Recompute every business day in [start, end] from the facts, replacing what was stored
-    (values, bases from scratch, composites' chain periods); as-first-published values are kept."""
-    p = params()
-    days = []
-    d = start
-    while d <= end:
-        if m.is_business_day(d, p.holidays):
-            days.append(d)
-        d += timedelta(days=1)
-    first = {
-        (s, d): (price, level, status)
-        for s, d, price, level, status in IndexValue.objects.filter(
-            day__gte=start, day__lte=end, first_price__isnull=False
-        ).values_list("series_id", "day", "first_price", "first_level", "first_status")
-    }
-    with transaction.atomic():
-        IndexValue.objects.filter(day__gte=start, day__lte=end).delete()
-        CompositeComponent.objects.filter(year__gte=start.year).delete()
-        if not IndexValue.objects.filter(day__lt=start).exists():
-            IndexSeries.objects.update(base_start=None, base_end=None, base_price=None)
-        facts = _facts_between(days[0], days[-1], p) if days else {}
-        closer = _Closer(p)
-        for i, d in enumerate(days):
-            closer.close(d, facts, publish=False)
-            if progress:
-                progress(i + 1, len(days))
-        _bases_fix()
-        composites = {}
-        for d in days:
-            _composite_close(d, p, publish=False, cache=composites)
-        # History is published as recomputed; values published before keep their first publication.
-        span = IndexValue.objects.filter(day__gte=start, day__lte=end)
-        span.update(
-            published_at=timezone.now(),
-            first_price=F("price"),
-            first_level=F("level"),
-            first_status=F("status"),
-        )
-        if first:  # values published before keep their first publication (where it differs)
-            again = [
-                v
-                for v in span.filter(series_id__in={s for s, _d in first})
-                if (v.series_id, v.day) in first
-                and first[(v.series_id, v.day)] != (v.price, v.level, v.status)
-            ]
-            for v in again:
-                v.first_price, v.first_level, v.first_status = first[(v.series_id, v.day)]
-            IndexValue.objects.bulk_update(
-                again, ["first_price", "first_level", "first_status"], batch_size=1000
-            )
-    return len(days)
+    (values, bases from scratch, composites' chain periods); as-first-published values are kept.
+    Set-based (``pricing.index_rebuild``): the facts are read once, in chunks, every series' cells
+    computed in memory by the same ``_Cells`` as the daily close, and the values written in bulk.
+    ``timings`` (a dict) receives the seconds spent in each phase. Returns the business days."""
+    from pricing.index_rebuild import rebuild
+
+    return rebuild(start, end, progress=progress, timings=timings)
 
 
 def index_correct(*, day: date, reason: str, actor=None, today: date | None = None) -> list[IndexCorrection]:
@@ -643,25 +742,13 @@ def index_correct(*, day: date, reason: str, actor=None, today: date | None = No
     as-first-published value stays beside it; composites of the day follow."""
     p = params()
     today = today or timezone.localdate()
-    window = m.business_window(day, p.window_days, p.holidays)
-    facts = _facts_between(window[0], day, p)
-    closer = _Closer(p)
+    cells = sorted(_cells_of_day(day, p, ensure=False), key=lambda sc: (sc[0].sort_order, sc[0].code))
     corrections = []
     with transaction.atomic():
         current = {v.series.code: v for v in IndexValue.objects.filter(day=day).select_related("series")}
-        for code, series in closer.series.items():
-            old = current.get(code)
+        for series, cell in cells:
+            old = current.get(series.code)
             if old is None or old.published_at is None:
-                continue
-            previous = closer.previous_of(series, day)
-            trades = [
-                f.trade
-                for d in window
-                for f in facts.get(d, ())
-                if code in series_of_fact(f.trade.category, f.county)
-            ]
-            cell = m.cell_value(day, trades, previous, p, category=series.category_id)
-            if cell.status is None:
                 continue
             fields = _value_fields(cell, series, p)
             old_pub, new_pub = _q(old.price), _q(fields["price"])

@@ -46,6 +46,7 @@ from collections.abc import Hashable, Iterable, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -255,7 +256,13 @@ def business_window(d: date, n: int, holidays: Iterable[date] = frozenset()) -> 
         raise ValueError(f"{d} is not a business day")
     if n < 1:
         raise ValueError("a window has at least one day")
-    return [*previous_business_days(d, n - 1, holidays), d]
+    return list(_window(d, n, holidays))
+
+
+@lru_cache(maxsize=1024)
+def _window(d: date, n: int, holidays: frozenset[date]) -> tuple[date, ...]:
+    # Every cell of a day asks for the same window: computed once per (day, length, calendar).
+    return (*previous_business_days(d, n - 1, holidays), d)
 
 
 def add_business_days(d: date, n: int, holidays: Iterable[date] = frozenset()) -> date:
@@ -500,6 +507,15 @@ class OutlierResult:
             return self.median.exp()
 
 
+@lru_cache(maxsize=1 << 16)
+def _ln(price: Decimal) -> Decimal:
+    """ln p at ``PRECISION`` digits (correctly rounded, so equal prices have one logarithm whatever
+    their exponent). Memoised: a trade counts in about ten series (its category's ancestors at each
+    region level), each running rule 2 on it the same day, and ``ln`` is by far the slowest step."""
+    with _ctx():
+        return price.ln()
+
+
 def outliers(trades: Sequence[Trade], params: Params = DEFAULT_PARAMS) -> OutlierResult:
     """Rule 2 on the eligible trades of one cell (one series, one business day).
 
@@ -514,7 +530,7 @@ def outliers(trades: Sequence[Trade], params: Params = DEFAULT_PARAMS) -> Outlie
     if len(trades) < params.outlier_min_n:
         return OutlierResult(excluded=MappingProxyType({}), review=tuple(ids), applied=False)
     with _ctx():
-        logs = {t.trade_id: t.unit_price.ln() for t in trades}
+        logs = {t.trade_id: _ln(t.unit_price) for t in trades}
         m = weighted_median((logs[t.trade_id], t.quantity_t) for t in trades)
         deviations = {i: abs(x - m) for i, x in logs.items()}
         mad = weighted_median((deviations[t.trade_id], t.quantity_t) for t in trades)
@@ -570,31 +586,38 @@ class Liquidity:
     largest_org: str | None
 
 
-def organisation_shares(
-    trades: Iterable[Trade], basis: ShareBasis = ShareBasis.COMBINED
-) -> dict[str, Decimal]:
-    """Each organisation's share of the tonnes. COMBINED: tonnes of the trades it is party to (as
-    buyer or seller, once per trade). PER_SIDE: the larger of its seller share and its buyer share."""
-    trades = list(trades)
+def _organisation_tonnes(trades: Sequence[Trade], basis: ShareBasis) -> tuple[Decimal, dict[str, Decimal]]:
+    """The total tonnes and each organisation's tonnes on ``basis`` (those of ``organisation_shares``
+    before the division by the total); no organisation when the total is not positive."""
     with _ctx():
         total = sum((t.quantity_t for t in trades), Decimal(0))
         if total <= 0:
-            return {}
+            return total, {}
         if ShareBasis(basis) is ShareBasis.COMBINED:
             tonnes: dict[str, Decimal] = {}
             for t in trades:
                 for org in {t.seller, t.buyer}:
                     tonnes[org] = tonnes.get(org, Decimal(0)) + t.quantity_t
-            return {org: q / total for org, q in tonnes.items()}
+            return total, tonnes
         sold: dict[str, Decimal] = {}
         bought: dict[str, Decimal] = {}
         for t in trades:
             sold[t.seller] = sold.get(t.seller, Decimal(0)) + t.quantity_t
             bought[t.buyer] = bought.get(t.buyer, Decimal(0)) + t.quantity_t
-        return {
-            org: max(sold.get(org, Decimal(0)), bought.get(org, Decimal(0))) / total
+        return total, {
+            org: max(sold.get(org, Decimal(0)), bought.get(org, Decimal(0)))
             for org in sold.keys() | bought.keys()
         }
+
+
+def organisation_shares(
+    trades: Iterable[Trade], basis: ShareBasis = ShareBasis.COMBINED
+) -> dict[str, Decimal]:
+    """Each organisation's share of the tonnes. COMBINED: tonnes of the trades it is party to (as
+    buyer or seller, once per trade). PER_SIDE: the larger of its seller share and its buyer share."""
+    total, tonnes = _organisation_tonnes(list(trades), basis)
+    with _ctx():
+        return {org: q / total for org, q in tonnes.items()}
 
 
 def liquidity(trades: Iterable[Trade], params: Params = DEFAULT_PARAMS, category: str = "") -> Liquidity:
@@ -602,14 +625,20 @@ def liquidity(trades: Iterable[Trade], params: Params = DEFAULT_PARAMS, category
     buyers, >= min_sellers distinct sellers, tonnes >= min_cell_tonnes(category) (the series'
     category node), and no organisation's share of the tonnes above max_share (see ``ShareBasis``)."""
     trades = list(trades)
-    with _ctx():
-        tonnes = sum((t.quantity_t for t in trades), Decimal(0))
+    tonnes, by_org = _organisation_tonnes(trades, params.share_basis)
     buyers = len({t.buyer for t in trades})
     sellers = len({t.seller for t in trades})
     minimum = params.min_cell_for(category)
-    shares = organisation_shares(trades, params.share_basis)
-    largest_org = min(shares, key=lambda org: (-shares[org], org)) if shares else None
-    largest = shares[largest_org] if largest_org is not None else Decimal(0)
+    # The largest share (the smallest id among equals) is found on the tonnes and divided once: the
+    # division by the total is increasing, and strictly so at PRECISION digits for any tonnes a trade
+    # can have, so this is the organisation and the share ``organisation_shares`` would give.
+    if by_org:
+        top = max(by_org.values())
+        largest_org = min(org for org, q in by_org.items() if q == top)
+        with _ctx():
+            largest = top / tonnes
+    else:
+        largest_org, largest = None, Decimal(0)
     reasons = []
     if len(trades) < params.liquidity_min_n:
         reasons.append(Illiquid.TOO_FEW_TRADES)

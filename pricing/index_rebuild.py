@@ -1,0 +1,407 @@
+"""Rebuilding the price indices over a span of history, set-based (``indices.indices_rebuild``).
+
+The daily close computes one day: a few queries per day and series are nothing there. Over two years
+of history they were most of the cost, so the rebuild reads the trade facts once, in chunks of
+settlement time (only the columns the rules need, through a server-side cursor), computes every
+series' cells day after day in memory with the daily close's own ``indices._Cells`` (the rules are
+``pricing.methodology``'s), and writes the values in bulk: ``COPY`` on PostgreSQL, one prepared
+``INSERT`` run for many rows (``executemany``) elsewhere (the embedded SQLite demo).
+
+What is stored is what the day-by-day rebuild stored before it:
+
+* Every value of the span is replaced; values outside it, and the as-first-published prices of the
+  values replaced (kept where they existed), stay.
+* Bases are found from scratch when nothing is stored before the span. A series that has no base
+  gets the first full month of its values (``methodology.base_period``) and P(s,B) from the stored
+  amounts and tonnes of that month's T days (``indices._base_of``); every value of it then has
+  I = 1000 * P / P(s,B) from its stored price. A series that already had a base keeps it, and its
+  values' levels come from the unrounded price, as in the daily close. A month is decided at its
+  last business day: only that month's days decide it, so the values of a series whose base is
+  known are written at once and only the others are held (up to ``HOLD_ROWS``: beyond, they are
+  written without a level, set in SQL when the base is found, as the day-by-day rebuild did).
+* Composites are computed after the elementary values, from their stored values, by the daily
+  close's ``indices._composite_fields`` and ``indices._chain_period``.
+* Everything recomputed is published at once (``published_at`` = one time), with its first
+  publication being its own value unless it had one before.
+"""
+
+import json
+import time
+from collections import defaultdict
+from datetime import date, timedelta
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Round
+from django.utils import timezone
+
+from pricing import indices as ix
+from pricing import methodology as m
+from pricing.index_models import CompositeComponent, IndexCorrection, IndexSeries, IndexValue, SeriesKind
+from pricing.models import TradeFact
+
+CHUNK_DAYS = 7
+"""Calendar days of settlement time read per query of facts."""
+FETCH_ROWS = 10000
+"""Rows fetched per round trip of the server-side cursor."""
+WRITE_ROWS = 20000
+"""Values written per ``COPY`` (or ``executemany``)."""
+HOLD_ROWS = 200000
+"""Values held in memory at most while their series' base is not known (beyond it, the series
+holding most are written without a level, which is set in SQL if a base is found later)."""
+COPY = True
+"""Write with ``COPY`` on PostgreSQL (``executemany`` on other databases, or everywhere when False)."""
+
+_ELEMENTARY_DEFAULTS = {"contributions": {}, "corrected_at": None}
+# What a composite's value stores beyond ``indices._composite_fields`` (the model's defaults).
+_COMPOSITE_DEFAULTS = {
+    "min_price": None, "max_price": None, "excluded": 0, "days_carried": 0, "carried_from": None,
+    "used": [], "unused": {}, "review": [], "corrected_at": None,
+}  # fmt: skip
+
+
+class _Clock:
+    """Seconds spent by phase, added into the caller's ``timings`` dict."""
+
+    def __init__(self, timings: dict | None):
+        self.timings = timings if timings is not None else {}
+        self.started = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.timings[phase] = self.timings.get(phase, 0.0) + now - self.started
+        self.started = now
+
+
+# --- writing values -------------------------------------------------------------------------
+
+
+class _Writer:
+    """Values to insert, published as recomputed: first publication kept from ``first`` (series id,
+    day) -> (price, level, status) where the value had one, else its own. Written in batches."""
+
+    def __init__(self, first: dict, now, clock: _Clock):
+        self.first = first
+        self.now = now
+        self.clock = clock
+        self.rows: list[dict] = []
+        self.written = 0
+        self.fields = [f for f in IndexValue._meta.concrete_fields if not f.primary_key]
+        self.json = {f.attname for f in self.fields if f.get_internal_type() == "JSONField"}
+        self.copy = COPY and connection.vendor == "postgresql"
+        self.phase = "rows"  # the phase the time before a write belongs to
+        self._dumped: dict[int, tuple[dict, str]] = {}
+
+    def add(self, row: dict) -> None:
+        first = self.first.get((row["series_id"], row["day"]))
+        if first is None:
+            first = (row["price"], row["level"], row["status"])
+        row["first_price"], row["first_level"], row["first_status"] = first
+        row["published_at"] = self.now
+        self.rows.append(row)
+        if len(self.rows) >= WRITE_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        self.clock.lap(self.phase)
+        rows, self.rows = self.rows, []
+        if self.copy:
+            self._copy(rows)
+        else:
+            self._insert(rows)
+        self.written += len(rows)
+        self.clock.lap("write")
+
+    def _params(self, value: dict) -> str:
+        """The parameters, one dict per category shared by all its values: dumped once (as
+        ``JSONField`` dumps them, ``json.dumps`` without an encoder)."""
+        hit = self._dumped.get(id(value))
+        if hit is None or hit[0] is not value:
+            hit = self._dumped[id(value)] = (value, json.dumps(value))
+        return hit[1]
+
+    def _insert(self, rows: list[dict]) -> None:
+        """One prepared ``INSERT`` run for every row (``executemany``), each value prepared by its
+        field as ``bulk_create`` prepares it, without compiling a statement per few dozen rows."""
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in self.fields)
+        marks = ", ".join(["%s"] * len(self.fields))
+        sql = f"INSERT INTO {quote(IndexValue._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
+        db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the per-thread proxy
+        prepared = [
+            (f.attname, (lambda v, _db: self._params(v)) if f.attname == "params" else f.get_db_prep_save)
+            for f in self.fields
+        ]
+        params = [[prep(row[name], db) for name, prep in prepared] for row in rows]
+        with db.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+    def _copy(self, rows: list[dict]) -> None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in self.fields)
+        sql = f"COPY {quote(IndexValue._meta.db_table)} ({columns}) FROM STDIN"
+        names = [f.attname for f in self.fields]
+        json_at = [
+            (i, self._params if name == "params" else json.dumps)
+            for i, name in enumerate(names)
+            if name in self.json
+        ]
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            write = copy.write_row
+            for row in rows:
+                values = [row[name] for name in names]
+                for i, dumps in json_at:
+                    values[i] = dumps(values[i])
+                write(values)
+
+
+# --- bases ----------------------------------------------------------------------------------
+
+
+class _Bases:
+    """The bases found as the days are computed (what ``indices._bases_fix`` finds at the end of a
+    day-by-day rebuild), and the values held until their series' base is known.
+
+    ``check`` runs at each month's last business day on the month's statuses of every series still
+    without a base: the first month that passes is the one ``methodology.base_period`` finds over all
+    of them, since it decides each month on that month's days alone. Series with values stored before
+    the span (a rebuild from the middle of history) are decided at the end on all their values, as
+    before, and their earlier values' levels are set in SQL (``indices._levels_from_base``).
+
+    Values of a series without a base are held, so that they are written once with their level; past
+    ``HOLD_ROWS`` the series holding most are written without one (``spilled``), and their levels are
+    set in SQL from the stored prices when the base is found, as ``indices._bases_fix`` does."""
+
+    def __init__(self, p: m.Params, start: date, writer: _Writer):
+        self.p = p
+        self.start = start
+        self.writer = writer
+        self.found: dict[int, tuple[date, date, object]] = {}
+        self.held: dict[int, list[dict]] = defaultdict(list)
+        self.holding = 0
+        self.spilled: set[int] = set()
+        self.kept: dict[int, list[date]] | None = None
+        self.statuses: dict[int, dict] = defaultdict(dict)  # since the last check (all, for ``before``)
+        self.totals: dict[int, dict] = defaultdict(dict)
+        self.before: set[int] = set()
+        earlier = IndexValue.objects.filter(
+            day__lt=start, series__kind=SeriesKind.ELEMENTARY, series__base_price__isnull=True
+        ).values_list("series_id", "day", "status", "amount", "tonnes")
+        for series_id, d, status, amount, tonnes in earlier.iterator(chunk_size=FETCH_ROWS):
+            self.before.add(series_id)
+            self._note(series_id, d, status, amount, tonnes)
+
+    def _note(self, series_id, d, status, amount, tonnes) -> None:
+        self.statuses[series_id][d] = m.Status(status)
+        if status == m.Status.TRANSACTION.value:
+            self.totals[series_id][d] = (amount, tonnes)
+
+    def add(self, series: IndexSeries, row: dict) -> None:
+        if series.base_price is not None:  # a base from before: the level is already in the row
+            self.writer.add(row)
+            return
+        found = self.found.get(series.pk)
+        if found is not None:
+            row["level"] = ix._level(row["price"], found[2])
+            self.writer.add(row)
+            return
+        self._note(series.pk, row["day"], row["status"], row["amount"], row["tonnes"])
+        self.held[series.pk].append(row)
+        self.holding += 1
+        if self.holding > HOLD_ROWS:
+            self._spill()
+
+    def _spill(self) -> None:
+        for series_id in sorted(self.held, key=lambda k: -len(self.held[k])):
+            rows = self.held.pop(series_id)
+            for row in rows:
+                self.writer.add(row)
+            self.spilled.add(series_id)
+            self.holding -= len(rows)
+            if self.holding <= HOLD_ROWS // 2:
+                break
+
+    def _spilled_levels(self, series_id: int, base) -> None:
+        """The levels of a spilled series' values written so far, from their stored prices; their
+        first publication's level too, but where it was kept from before the rebuild."""
+        self.writer.flush()
+        level = Round(F("price") * 1000 / Value(base), 2)
+        if self.kept is None:  # the days whose first publication is kept, by series (read once)
+            self.kept = defaultdict(list)
+            for s, d in self.writer.first:
+                self.kept[s].append(d)
+        kept = self.kept.get(series_id)
+        first_level = Case(When(day__in=kept, then=F("first_level")), default=level) if kept else level
+        IndexValue.objects.filter(series_id=series_id, day__gte=self.start).update(
+            level=level, first_level=first_level
+        )
+
+    def check(self, *, final: bool = False) -> None:
+        for series_id in list(self.statuses):
+            if series_id in self.before and not final:
+                continue
+            base = ix._base_of(self.statuses[series_id], self.totals[series_id], self.p)
+            del self.statuses[series_id]
+            self.totals.pop(series_id, None)
+            if base is None:
+                continue
+            self.found[series_id] = base
+            if series_id in self.spilled:
+                self._spilled_levels(series_id, base[2])
+            rows = self.held.pop(series_id, ())
+            self.holding -= len(rows)
+            for row in rows:
+                row["level"] = ix._level(row["price"], base[2])
+                self.writer.add(row)
+
+    def finish(self) -> None:
+        """Decide the last (partial) month and the series with earlier values; write the values of
+        series without a base (no level); store the bases found."""
+        self.check(final=True)
+        for rows in self.held.values():
+            for row in rows:
+                self.writer.add(row)
+        self.held.clear()
+        self.holding = 0
+        self.writer.flush()
+        series = list(IndexSeries.objects.filter(pk__in=self.found))
+        for s in series:
+            s.base_start, s.base_end, s.base_price = self.found[s.pk]
+        IndexSeries.objects.bulk_update(series, ["base_start", "base_end", "base_price"], batch_size=500)
+        for series_id in self.before & set(self.found):
+            ix._levels_from_base(
+                IndexValue.objects.filter(series_id=series_id, day__lt=self.start), self.found[series_id][2]
+            )
+
+
+# --- the rebuild ----------------------------------------------------------------------------
+
+
+def _business_days(start: date, end: date, p: m.Params) -> list[date]:
+    days = []
+    d = start
+    while d <= end:
+        if m.is_business_day(d, p.holidays):
+            days.append(d)
+        d += timedelta(days=1)
+    return days
+
+
+def _fact_chunks(start: date, end: date, p: m.Params, clock: _Clock):
+    """The facts counting on business days in [start, end] (those ``indices._facts_between`` reads),
+    in chunks of settlement time: yields (facts by counting day, the first day that may still get
+    facts from later chunks; None after the last chunk). A fact counts on the later of its award's
+    and its settlement's business days, so once every fact settled before t is read, the days
+    before t's business day are complete."""
+    lo, hi = ix._settled_bounds(start, end, p)
+    base = TradeFact.objects.order_by()
+    while lo < hi:
+        upper = min(lo + timedelta(days=CHUNK_DAYS), hi)
+        rows = base.filter(settled_at__gte=lo, settled_at__lt=upper).values_list(*ix.FACT_FIELDS)
+        out: dict[date, list] = defaultdict(list)
+        ix._facts_bucket(rows.iterator(chunk_size=FETCH_ROWS), start, end, p, out)
+        clock.lap("read")
+        yield out, (m.business_day_of(upper, p) if upper < hi else None)
+        lo = upper
+
+
+def _values_delete(start: date, end: date) -> None:
+    """The values of [start, end] and their correction notices, in two statements (no rows loaded)."""
+    IndexCorrection.objects.filter(value__day__gte=start, value__day__lte=end).delete()
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(IndexValue._meta.db_table)
+        cursor.execute(f"DELETE FROM {table} WHERE day >= %s AND day <= %s", [start, end])  # noqa: S608 (model table)
+
+
+def _elementary(days: list[date], p: m.Params, writer: _Writer, progress, clock: _Clock) -> None:
+    cells = ix._Cells(p)
+    cells.start(days[0])
+    bases = _Bases(p, days[0], writer)
+    clock.lap("prepare")
+    pending: dict[date, list] = defaultdict(list)
+    i = 0
+    for chunk, complete_before in _fact_chunks(days[0], days[-1], p, clock):
+        for d, facts in chunk.items():
+            pending[d].extend(facts)
+        while i < len(days) and (complete_before is None or days[i] < complete_before):
+            d = days[i]
+            results = cells.close(d, pending.pop(d, ()))
+            clock.lap("cells")
+            for series, cell in results:
+                row = ix._value_fields(cell, series, p)
+                row["series_id"], row["day"] = series.pk, d
+                row.update(_ELEMENTARY_DEFAULTS)
+                bases.add(series, row)
+            i += 1
+            if i == len(days) or days[i].month != d.month:
+                bases.check()
+            clock.lap("rows")
+            if progress:
+                progress(i, len(days))
+    bases.finish()
+    clock.lap("bases")
+
+
+class _Stored:
+    """A component's stored value of a day, as ``indices._composite_fields`` reads it."""
+
+    __slots__ = ("price", "status", "n", "tonnes", "amount", "day_amount")
+
+    def __init__(self, price, status, n, tonnes, amount, day_amount):
+        self.price, self.status, self.n = price, status, n
+        self.tonnes, self.amount, self.day_amount = tonnes, amount, day_amount
+
+
+def _composites(days: list[date], p: m.Params, writer: _Writer) -> None:
+    """Every composite's value of every day, from its components' stored values read in one query;
+    held back values are written before a chain year is made, which reads the composite's own."""
+    writer.phase = "composites"
+    cache = ix._composites_cache(None)
+    members = {s.pk: s.code for group in cache["members"].values() for s in group.values()}
+    stored: dict[date, dict[str, _Stored]] = defaultdict(dict)
+    rows = IndexValue.objects.filter(series_id__in=members, day__gte=days[0], day__lte=days[-1]).values_list(
+        "series_id", "day", "price", "status", "n", "tonnes", "amount", "day_amount"
+    )
+    for series_id, d, *fields in rows.iterator(chunk_size=FETCH_ROWS):
+        stored[d][members[series_id]] = _Stored(*fields)
+    for d in days:
+        day_values = stored.get(d, {})
+        for composite, comps in ix._composites_of_day(d, p, cache, before_chain=writer.flush):
+            values = {
+                c.component.code: day_values[c.component.code]
+                for c in comps
+                if c.component.code in day_values
+            }
+            if not values:
+                continue
+            row = ix._composite_fields(comps, values, p)
+            row.update(series_id=composite.pk, day=d, **_COMPOSITE_DEFAULTS)
+            writer.add(row)
+    writer.flush()
+
+
+def rebuild(start: date, end: date, *, progress=None, timings: dict | None = None) -> int:
+    """``indices.indices_rebuild``: see the module's docstring."""
+    clock = _Clock(timings)
+    p = ix.params()
+    days = _business_days(start, end, p)
+    first = {
+        (s, d): (price, level, status)
+        for s, d, price, level, status in IndexValue.objects.filter(
+            day__gte=start, day__lte=end, first_price__isnull=False
+        ).values_list("series_id", "day", "first_price", "first_level", "first_status")
+    }
+    with transaction.atomic():
+        _values_delete(start, end)
+        CompositeComponent.objects.filter(year__gte=start.year).delete()
+        if not IndexValue.objects.filter(day__lt=start).exists():
+            IndexSeries.objects.update(base_start=None, base_end=None, base_price=None)
+        clock.lap("prepare")
+        if days:
+            writer = _Writer(first, timezone.now(), clock)
+            _elementary(days, p, writer, progress, clock)
+            _composites(days, p, writer)
+            clock.lap("composites")
+    return len(days)
