@@ -18,8 +18,9 @@ from market.core.realtime import user_group
 def notify_users(
     user_ids, *, title: str, body: str = "", url: str = "", email: bool = True, kind: str = ""
 ) -> None:
-    """``user_ids``: ids, or a query of them (``values_list("user_id", flat=True)``), from which the
-    rows are inserted in one statement (a bid's outbid notice runs on every contested bid)."""
+    """``user_ids``: ids, or a query of them (one column: ``values_list("user_id", flat=True)`` or
+    ``values_list("pk", flat=True)``), from which the rows are inserted in one statement (a bid's
+    outbid notice runs on every contested bid)."""
     title, body, url = str(title)[:255], str(body), str(url)[:500]
     if isinstance(user_ids, QuerySet):
         ids = _insert_from(user_ids, title=title, body=body, url=url, kind=kind)
@@ -65,7 +66,8 @@ def _insert_from(user_ids: QuerySet, **values) -> list[int]:
     placeholders = ", ".join(["%s"] * len(names))
     returning = quote(meta.get_field("user").column)
     # Identifiers from the model, values as parameters, the query compiled by Django.
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT DISTINCT q.user_id, {placeholders} FROM ({select}) q RETURNING {returning}"  # noqa: S608
+    # q.*: the query selects one column, whatever its name (user_id, or pk for a query of users).
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT DISTINCT q.*, {placeholders} FROM ({select}) q RETURNING {returning}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [*(values[n] for n in names[:-1]), timezone.now(), *params])
         return sorted(row[0] for row in cursor.fetchall())

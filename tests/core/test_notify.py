@@ -28,3 +28,16 @@ def test_a_notice_to_an_organisations_traders_is_stored_once_each_and_sent_after
     assert stored == {admin.pk, trader.pk}  # viewers are not told about trading
     assert Membership.objects.filter(organisation=org).count() == 3
     assert len(after_commit) == 1 and not mail.outbox  # nothing sent before the commit
+
+
+def test_a_notice_to_a_query_of_users_by_their_own_ids_reaches_each_once():
+    """Operators are named by a query of users (``pk``), not of memberships (``user_id``)."""
+    from market.accounts.models import User
+
+    first, second = make_user(), make_user()
+    User.objects.filter(pk__in=[first.pk, second.pk]).update(is_staff=True)
+    operators = User.objects.filter(is_staff=True, is_active=True).values_list("pk", flat=True)
+    notify_users(operators, title="新单位待审核", email=False)
+    assert sorted(
+        Notification.objects.filter(title="新单位待审核").values_list("user_id", flat=True)
+    ) == sorted(operators)
