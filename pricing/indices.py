@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Sum, Value, When
+from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Round
 from django.utils import timezone
 
@@ -253,11 +253,17 @@ def _facts_bucket(rows, start: date, end: date, p: m.Params, out: dict[date, lis
             out[d].append(fact)
 
 
-def _facts_between(start: date, end: date, p: m.Params) -> dict[date, list[_Fact]]:
+def _facts_between(
+    start: date, end: date, p: m.Params, *, branch: str | None = None
+) -> dict[date, list[_Fact]]:
     """Facts that count on business days in [start, end], by counting day (voided ones included:
-    the rules exclude them, and the audit list says so)."""
+    the rules exclude them, and the audit list says so). ``branch``: only facts of this category
+    and those below it."""
     lo, hi = _settled_bounds(start, end, p)
-    rows = TradeFact.objects.filter(settled_at__gte=lo, settled_at__lt=hi).values_list(*FACT_FIELDS)
+    rows = TradeFact.objects.filter(settled_at__gte=lo, settled_at__lt=hi)
+    if branch is not None:
+        rows = rows.filter(Q(category_id=branch) | Q(category__code__startswith=f"{branch}."))
+    rows = rows.values_list(*FACT_FIELDS)
     out: dict[date, list[_Fact]] = defaultdict(list)
     _facts_bucket(rows.iterator(chunk_size=5000), start, end, p, out)
     return out
@@ -800,29 +806,42 @@ def index_correct(*, day: date, reason: str, actor=None, today: date | None = No
 
 def indicative_for(fact: TradeFact) -> list[dict]:
     """The indicative values of the series a new trade counts in (rules 2 and 3 on what arrived
-    today; the previous official close when rule 3 fails): what ``/ws/indices/`` pushes."""
+    today; the previous official close when rule 3 fails): what ``/ws/indices/`` pushes.
+
+    It runs after every trade, so it reads only today's facts of the trade's top-level branch, puts
+    each of them into its series once, and reads every series' previous close in one query."""
     p = params()
     day = m.counting_day(_to_trade(tuple(getattr(fact, f) for f in FACT_FIELDS)).trade, p)
     series_ensure(fact.category_id, fact.region_id)
     codes = series_of_fact(fact.category_id, fact.region_id)
-    today = _facts_between(day, day, p).get(day, [])
+    wanted = set(codes)
+    trades_of: dict[str, list[m.Trade]] = defaultdict(list)
+    branch = _ancestors(fact.category_id)[0]
+    for f in _facts_between(day, day, p, branch=branch).get(day, []):
+        for code in series_of_fact(f.trade.category, f.county):
+            if code in wanted:
+                trades_of[code].append(f.trade)
+    before = IndexValue.objects.filter(series=OuterRef("pk"), day__lt=day).order_by("-day")
+    series = {
+        s.code: s
+        for s in IndexSeries.objects.filter(code__in=codes).annotate(
+            close_price=Subquery(before.values("price")[:1]), close_level=Subquery(before.values("level")[:1])
+        )
+    }
     ticks = []
-    series = {s.code: s for s in IndexSeries.objects.filter(code__in=codes)}
     for code in codes:
         s = series.get(code)
         if s is None:
             continue
-        trades = [f.trade for f in today if code in series_of_fact(f.trade.category, f.county)]
-        close = IndexValue.objects.filter(series=s, day__lt=day).order_by("-day").first()
-        ind = m.indicative(day, trades, close.price if close else None, p, category=s.category_id)
+        ind = m.indicative(day, trades_of.get(code, []), s.close_price, p, category=s.category_id)
         price = ind.price
         ticks.append(
             {
                 "series": code, "name": s.name, "day": day.isoformat(), "live": ind.live,
                 "price": str(_q(price)) if price is not None else None,
                 "level": str(_level(price, s.base_price)) if price is not None and s.base_price else None,
-                "previous_close": str(_q(close.price)) if close else None,
-                "previous_level": str(close.level) if close and close.level is not None else None,
+                "previous_close": str(_q(s.close_price)) if s.close_price is not None else None,
+                "previous_level": str(s.close_level) if s.close_level is not None else None,
                 "n": ind.n, "tonnes": str(_q(ind.tonnes, Decimal("0.001"))), "label": "indicative",
             }
         )  # fmt: skip

@@ -18,6 +18,7 @@ from market.accounts.uscc import uscc_make
 from pricing import indices
 from pricing import methodology as m
 from pricing.index_models import IndexCorrection, IndexSeries, IndexValue
+from pricing.models import TradeFact
 from pricing.services import trade_record, trade_void
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -206,6 +207,45 @@ def test_a_trade_pushes_an_indicative_tick_to_index_watchers(march):
     national = next(t for t in ticks if t["series"] == "ferrous.heavy@CN")
     assert national["live"] is True and national["price"] == "2150.00" and national["label"] == "indicative"
     assert mine["series"] == "ferrous.heavy@P:13" and mine["price"] == "2150.00"
+
+
+@pytest.mark.django_db
+def test_an_indicative_tick_counts_todays_trades_of_its_series_beside_the_last_close(march):
+    """Another branch's trades the same day (copper) and another province's (杭州) count only where
+    they belong; each value is the rules' indicative value of exactly its series' trades."""
+    record(date(2026, 4, 6), 52000, category="nonferrous.copper", seller=1, buyer=2, hour=9)
+    record(date(2026, 4, 6), 2200, county="330102", seller=2, buyer=0, hour=9)
+    for i, price in enumerate((2140, 2150)):
+        record(date(2026, 4, 6), price, seller=i, buyer=(i + 1) % 3, hour=10 + i)
+    fact = record(date(2026, 4, 6), 2160, seller=2, buyer=0, hour=12)
+    ticks = {t["series"]: t for t in indices.indicative_for(fact)}
+    assert set(ticks) == set(indices.series_of_fact("ferrous.heavy", TANGSHAN))
+    assert ticks["ferrous.heavy@P:13"]["n"] == 3 and ticks["ferrous.heavy@CN"]["n"] == 4
+    # the rules on each series' own trades, found the slow way: every fact of the day, every series
+    p = indices.params()
+    today = [f for f in TradeFact.objects.all() if f.settled_at.date() == date(2026, 4, 6)]
+    for code, tick in ticks.items():
+        trades = [
+            indices._to_trade(tuple(getattr(f, n) for n in indices.FACT_FIELDS)).trade
+            for f in today
+            if code in indices.series_of_fact(f.category_id, f.region_id)
+        ]
+        close = (
+            IndexValue.objects.filter(series__code=code, day__lt=date(2026, 4, 6)).order_by("-day").first()
+        )
+        expected = m.indicative(
+            date(2026, 4, 6), trades, close.price if close else None, p, category=code.split("@")[0]
+        )
+        assert tick["n"] == expected.n and tick["live"] == expected.live, code
+        assert tick["price"] == (
+            str(expected.price.quantize(Decimal("0.01"))) if expected.price is not None else None
+        )
+    last = value("ferrous.heavy@CN", date(2026, 4, 3))
+    national = ticks["ferrous.heavy@CN"]
+    assert (
+        Decimal(national["previous_close"]) == last.price
+        and Decimal(national["previous_level"]) == last.level
+    )
 
 
 def test_the_close_is_scheduled_after_the_cut_off_on_business_days(settings):
