@@ -850,16 +850,16 @@ def indicative_for(fact: TradeFact) -> list[dict]:
 
 def indicative_publish(fact_id: int) -> int:
     """After a trade's commit: compute and push its series' indicative values."""
-    from market.core.realtime import publish
+    from market.core.fanout import fanout_publish
 
     fact = TradeFact.objects.filter(pk=fact_id, voided_at__isnull=True).first()
     if fact is None:
         return 0
     ticks = indicative_for(fact)
     for tick in ticks:
-        message = {"type": "index.tick", "tick": tick}
-        publish(INDICES_GROUP, message)
-        publish(f"{INDICES_GROUP}.{_group_safe(tick['series'])}", message)
+        message = {"type": "tick", **tick}
+        fanout_publish(INDICES_GROUP, message)
+        fanout_publish(f"{INDICES_GROUP}.{_group_safe(tick['series'])}", message)
     return len(ticks)
 
 

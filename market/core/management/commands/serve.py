@@ -2,8 +2,8 @@
 Celery beat on threads.
 
 This is how ``make run`` works without any server installed: the broker is a SQLite file (kombu's
-SQLAlchemy transport) and the channel layer lives in memory on daphne's event loop, which
-background jobs reach through :func:`market.core.realtime.register_server_loop`.
+SQLAlchemy transport) and live messages are handed by background jobs to daphne's event loop, where
+the sockets joined their groups (``market.core.fanout``).
 
 In production run the pieces as separate processes instead (see README): daphne or uvicorn for
 websockets, gunicorn for pages and the API, ``celery -A market worker`` and ``celery -A market beat``.
@@ -34,7 +34,6 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
 
         from market.asgi import application
-        from market.core.realtime import register_server_loop
 
         if not settings.EMBEDDED_SERVICES and not no_worker:
             self.stdout.write(
@@ -49,9 +48,6 @@ class Command(BaseCommand):
 
         def ready():
             # Called on this (the main) thread just before Twisted's asyncio reactor starts its loop.
-            from twisted.internet import reactor
-
-            register_server_loop(reactor._asyncioEventloop)
             self.stdout.write(
                 self.style.SUCCESS(
                     f"再生资源交易市场 serving at {url}  (websockets at ws://{host}:{port}/ws/)"
