@@ -59,7 +59,13 @@ class TradeFact(models.Model):
         ]
         indexes = [
             models.Index(fields=["category", "settled_at"], name="tradefact_category_settled"),
-            models.Index(fields=["region", "settled_at"], name="tradefact_region_settled"),
+            # Covering: the days of a city or county, which the rollups keep by month only, are
+            # summed from this index alone (``pricing.selectors``).
+            models.Index(
+                fields=["region", "settled_at"],
+                include=["category", "quantity_t", "amount", "voided_at"],
+                name="tradefact_region_cover",
+            ),
         ]
 
     def __str__(self):
@@ -79,7 +85,8 @@ class TradeFact(models.Model):
 
 
 class RollupGrain(models.TextChoices):
-    """The periods kept as rows of their own; weeks come from days, quarters and years from months."""
+    """The periods kept as rows of their own; weeks come from days, quarters and years from months.
+    Day rows are kept for the provinces and the nation only."""
 
     DAY = "day", pgettext_lazy("statistics", "日")
     MONTH = "month", pgettext_lazy("statistics", "月")
@@ -97,8 +104,10 @@ class RollupLevel(models.TextChoices):
 class VolumeRollup(models.Model):
     """Settled, unvoided trades summed over one period, one catalogue node and one region.
 
-    A trade counts in every ancestor of its category (``ferrous.heavy`` and ``ferrous``) and in its
-    county, city, province and the nation. An economic zone is a union of whole provinces, so its
+    A trade counts in every ancestor of its category (``ferrous.heavy`` and ``ferrous``) and, per
+    month, in its county, city, province and the nation; per day, in its province and the nation
+    only (a county or city has too few trades a day for a day row to sum anything: its days are
+    read from the facts' covering index, ``pricing.selectors``). An economic zone is a union of whole provinces, so its
     figures are the sum of its provinces' rows, read at query time: no zone rows to keep, and a zone
     edited in the admin needs no rebuild. ``category`` and ``region`` are plain keys rather than
     foreign keys so that writing a fact's rows is one statement: ``region`` is ``"CN"`` or a six-digit

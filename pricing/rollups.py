@@ -2,9 +2,13 @@
 
 What is kept (``pricing.models``):
 
-- ``VolumeRollup``: trades, tonnes and value per day and per month × every ancestor of the
-  category × county, city, province and nation. Weeks are summed from days and quarters and years
-  from months at query time; zones from their provinces.
+- ``VolumeRollup``: trades, tonnes and value × every ancestor of the category, per month for the
+  county, city, province and nation, and per day for the province and the nation only. Weeks are
+  summed from days and quarters and years from months at query time; zones from their provinces.
+  A county or city has a trade or two a day: a day row of it would hold about one fact three
+  times over (once per catalogue depth), so days of a city or county are read from the facts
+  themselves, through their covering index (``pricing.selectors``), and the rollups keep only
+  the cells that sum many facts.
 - ``DisclosureContribution``: each seller's and buyer's trades and tonnes per month × province or
   nation × top-level category or all, for the distinct counts and dominance of the open data.
 - ``TradeFactRollupMark``: per fact, whether the rollups hold it.
@@ -17,9 +21,12 @@ the hook and the sweep, changes nothing the second time. The increments are ``IN
 DO UPDATE SET col = col + EXCLUDED.col`` (additive, unlike the ORM's
 ``bulk_create(update_conflicts=True)``, which overwrites) with the rows in key order, so concurrent
 trades never deadlock. On PostgreSQL the mark read, both tables' increments and the mark write are
-one statement (two round trips per trade besides BEGIN and COMMIT). SQLite (the embedded demo) goes
-through the ORM and the same upserts; a database without ``ON CONFLICT`` gets an update-then-insert
-fallback.
+one statement of constant text (the rows travel as one JSON parameter per table), so a trade costs two statements
+besides BEGIN and COMMIT. That transaction commits asynchronously (``synchronous_commit = off``):
+it only follows a fact whose own commit was durable, and if a crash loses it, it loses the
+increments and the mark together, the mark stays pending and the sweep applies the fact again.
+SQLite (the embedded demo) goes through the ORM and the same upserts; a database without ``ON
+CONFLICT`` gets an update-then-insert fallback.
 
 **Rebuild** (:func:`rollups_rebuild`, ``manage.py stats_rebuild``): month by month, each month in
 one transaction: its rows deleted and recomputed from a snapshot of its facts (PostgreSQL: SQL
@@ -31,6 +38,7 @@ either in the rebuild's snapshot (and its mark says so, and applying it later fi
 or applied after the rebuild commits.
 """
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -96,6 +104,15 @@ def region_keys(county_code: str) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+# The levels kept per day as well as per month; the others (city, county) per month only.
+DAY_LEVELS = (RollupLevel.NATIONAL, RollupLevel.PROVINCE)
+
+
+def region_keys_by_day(county_code: str) -> list[str]:
+    """The keys of a fact's day rows: its province and the nation."""
+    return [county_code[:2] + "0000", NATIONAL]
+
+
 def local_day(moment: datetime) -> date:
     return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
 
@@ -135,13 +152,15 @@ class FactFigures:
 
 
 def rollup_rows(f: FactFigures, sign: int) -> list[tuple]:
-    """(grain, period, category, depth, region, level, trades, tonnes, value) of one fact, in key order."""
+    """(grain, period, category, depth, region, level, trades, tonnes, value) of one fact, in key
+    order: a month row for each enclosing region, a day row for the province and the nation."""
     month = f.day.replace(day=1)
+    cells = [(RollupGrain.DAY.value, f.day, key) for key in region_keys_by_day(f.county)]
+    cells += [(RollupGrain.MONTH.value, month, key) for key in region_keys(f.county)]
     rows = [
         (grain, period, node, depth, key, region_level(key), sign, sign * f.tonnes, sign * f.value)
-        for grain, period in ((RollupGrain.DAY.value, f.day), (RollupGrain.MONTH.value, month))
+        for grain, period, key in cells
         for node, depth in category_nodes(f.category)
-        for key in region_keys(f.county)
     ]
     return sorted(rows, key=lambda r: (r[0], r[4], r[3], r[2], r[1]))  # the unique key's order
 
@@ -304,32 +323,36 @@ def _apply_portable(fact_id: int) -> int:
     return sign
 
 
-# The fact, locked, and the month's advisory lock (shared) taken in the same round trip.
+# The fact, locked, and the month's advisory lock (shared) taken in the same round trip, with the
+# transaction's commit made asynchronous (see the module's doc: a lost commit leaves the mark pending).
 _LOCK_FACT_SQL = """
     SELECT settled_at, category_id, region_id, seller_uscc, buyer_uscc, quantity_t, amount,
            voided_at IS NULL,
            pg_advisory_xact_lock_shared(%s, (EXTRACT(YEAR FROM settled_at AT TIME ZONE %s) * 12
-                                             + EXTRACT(MONTH FROM settled_at AT TIME ZONE %s) - 1)::int)
+                                             + EXTRACT(MONTH FROM settled_at AT TIME ZONE %s) - 1)::int),
+           set_config('synchronous_commit', 'off', true)
     FROM pricing_tradefact WHERE id = %s FOR UPDATE
 """
 
-
-def _apply_sql(rollups: int, contributions: int) -> str:
-    """One statement: the mark read, every increment (only when the mark differs from the fact) and
-    the mark set. Its snapshot is taken after the locks of the statement before, so it sees what a
-    rebuild of the month committed."""
-    r = ", ".join(["(%s, %s::date, %s, %s::int, %s, %s, %s::bigint, %s::numeric, %s::numeric)"] * rollups)
-    c = ", ".join(["(%s::date, %s, %s, %s, %s, %s::int, %s::numeric)"] * contributions)
-    return f"""
+# One statement: the mark read, every increment (only when the mark differs from the fact) and the
+# mark set. Its snapshot is taken after the locks of the statement before, so it sees what a rebuild
+# of the month committed. The rows come as one JSON parameter each table (``_rows_json``), read in key
+# order (``ORDER BY n``), so the text never changes with the number of rows and the driver has one
+# string to pass rather than a value per cell.
+_APPLY_SQL = """
     WITH state AS (
         SELECT COALESCE((SELECT counted FROM pricing_tradefactrollupmark WHERE fact_id = %s), false) <> %s
                AS go
     ),
     r AS (
         INSERT INTO pricing_volumerollup (grain, period, category, depth, region, level, trades, tonnes, value)
-        SELECT v.* FROM (VALUES {r}) AS v(grain, period, category, depth, region, level, trades, tonnes, value),
-             state
-        WHERE state.go
+        SELECT v.grain, v.period, v.category, v.depth, v.region, v.level, v.trades, v.tonnes, v.value
+        FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
+            grain varchar, period date, category varchar, depth int, region varchar, level varchar,
+            trades bigint, tonnes numeric, value numeric
+        )) WITH ORDINALITY AS v(grain, period, category, depth, region, level, trades, tonnes, value, n)
+        WHERE (SELECT go FROM state)
+        ORDER BY v.n
         ON CONFLICT (grain, region, depth, category, period) DO UPDATE SET
             trades = pricing_volumerollup.trades + excluded.trades,
             tonnes = pricing_volumerollup.tonnes + excluded.tonnes,
@@ -338,8 +361,13 @@ def _apply_sql(rollups: int, contributions: int) -> str:
     ),
     c AS (
         INSERT INTO pricing_disclosurecontribution (month, region, category, side, uscc, trades, tonnes)
-        SELECT v.* FROM (VALUES {c}) AS v(month, region, category, side, uscc, trades, tonnes), state
-        WHERE state.go
+        SELECT v.month, v.region, v.category, v.side, v.uscc, v.trades, v.tonnes
+        FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
+            month date, region varchar, category varchar, side varchar, uscc varchar, trades int,
+            tonnes numeric
+        )) WITH ORDINALITY AS v(month, region, category, side, uscc, trades, tonnes, n)
+        WHERE (SELECT go FROM state)
+        ORDER BY v.n
         ON CONFLICT (month, region, category, side, uscc) DO UPDATE SET
             trades = pricing_disclosurecontribution.trades + excluded.trades,
             tonnes = pricing_disclosurecontribution.tonnes + excluded.tonnes
@@ -350,26 +378,35 @@ def _apply_sql(rollups: int, contributions: int) -> str:
     ON CONFLICT (fact_id) DO UPDATE SET
         counted = excluded.counted, pending = false, updated_at = excluded.updated_at
     RETURNING (SELECT go FROM state)
-    """  # noqa: S608 - only placeholders are interpolated
+"""
+
+
+def _rows_json(columns: tuple, rows: list[tuple]) -> str:
+    """Rows as a JSON array of objects (dates ISO, decimals as exact strings) for ``_APPLY_SQL``."""
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str)
 
 
 def _apply_postgresql(fact_id: int) -> int:
-    """PostgreSQL in three round trips (lock, write, commit) besides BEGIN: the path of every trade."""
+    """PostgreSQL in two statements (lock, write) besides BEGIN and COMMIT: the path of every trade."""
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_FACT_SQL, [LOCK_CLASS, settings.TIME_ZONE, settings.TIME_ZONE, fact_id])
         row = cursor.fetchone()
         if row is None:
             return 0
-        settled_at, category, county, seller, buyer, tonnes, value, wanted, _lock = row
+        settled_at, category, county, seller, buyer, tonnes, value, wanted = row[:8]
         figures = FactFigures(local_day(settled_at), category, county, seller, buyer, tonnes, value)
         sign = 1 if wanted else -1
         rows = rollup_rows(figures, sign)
         contributions = contribution_rows(figures, sign)
-        params = [fact_id, wanted]
-        params += [value for row in rows for value in row]
-        params += [value for row in contributions for value in row]
-        params += [fact_id, wanted]
-        cursor.execute(_apply_sql(len(rows), len(contributions)), params)
+        params = [
+            fact_id,
+            wanted,
+            _rows_json(ROLLUP_COLUMNS, rows),
+            _rows_json(CONTRIBUTION_COLUMNS, contributions),
+            fact_id,
+            wanted,
+        ]
+        cursor.execute(_APPLY_SQL, params)
         applied = cursor.fetchone()[0]
     if not applied:
         return 0
@@ -416,7 +453,9 @@ def _rebuild_month_sql(month: date) -> None:
     start, end = month_bounds(month)
     next_month = month_add(month, 1)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS pricing_rebuild_facts")
+        cursor.execute(
+            "DROP TABLE IF EXISTS pricing_rebuild_facts, pricing_rebuild_nodes, pricing_rebuild_regions"
+        )
         # One snapshot for every statement below: what the rows count and what the marks say agree.
         cursor.execute(
             """
@@ -428,53 +467,87 @@ def _rebuild_month_sql(month: date) -> None:
             """,
             [settings.TIME_ZONE, start, end],
         )
+        cursor.execute("ANALYZE pricing_rebuild_facts")
+        # The sums below group a few hundred thousand rows a month at millions of trades: in memory,
+        # and without JIT compilation (the row estimates of generate_series and unnest are far above
+        # the few rows a leaf or county expands to, which would cost a second of compiling each).
+        cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(
             "DELETE FROM pricing_volumerollup WHERE period >= %s AND period < %s", [month, next_month]
         )
         cursor.execute("DELETE FROM pricing_disclosurecontribution WHERE month = %s", [month])
+        # The catalogue nodes of each leaf traded (itself and its ancestors, with their depth) and the
+        # regions of each county traded (itself, its city, province and the nation, once each), as two
+        # small analysed tables joined to the facts' sums (so the planner knows how few rows each
+        # leaf or county expands to).
         cursor.execute(
             """
-            INSERT INTO pricing_volumerollup
-                (grain, period, category, depth, region, level, trades, tonnes, value)
-            SELECT 'day', g.day, c.node, c.depth, r.key, r.level,
-                   SUM(g.trades), SUM(g.tonnes), SUM(g.value)
-            FROM (
-                SELECT day, category_id, region_id,
-                       COUNT(*) AS trades, SUM(quantity_t) AS tonnes, SUM(amount) AS value
-                FROM pricing_rebuild_facts WHERE counted
-                GROUP BY day, category_id, region_id
-            ) g
-            CROSS JOIN LATERAL (
-                SELECT array_to_string(s.parts[1:n], '.') AS node, n - 1 AS depth
-                FROM (SELECT string_to_array(g.category_id, '.') AS parts) s,
-                     generate_series(1, cardinality(s.parts)) AS n
-            ) c
-            CROSS JOIN LATERAL (
-                SELECT k.key,
-                       CASE WHEN k.key = %s THEN 'national'
-                            WHEN right(k.key, 4) = '0000' THEN 'province'
-                            WHEN right(k.key, 2) = '00' THEN 'city'
-                            ELSE 'county' END AS level
-                FROM (SELECT DISTINCT u AS key FROM unnest(ARRAY[
-                    g.region_id, left(g.region_id, 4) || '00', left(g.region_id, 2) || '0000', %s
-                ]) AS u) k
-            ) r
-            GROUP BY g.day, c.node, c.depth, r.key, r.level
-            ORDER BY r.key, c.depth, c.node, g.day  -- one region's rows together on disk
-            """,
-            [NATIONAL, NATIONAL],
+            CREATE TEMPORARY TABLE pricing_rebuild_nodes ON COMMIT DROP AS
+            SELECT l.category_id, array_to_string(s.parts[1:n], '.') AS node, n - 1 AS depth
+            FROM (SELECT DISTINCT category_id FROM pricing_rebuild_facts WHERE counted) l
+            CROSS JOIN LATERAL (SELECT string_to_array(l.category_id, '.') AS parts) s
+            CROSS JOIN LATERAL generate_series(1, cardinality(s.parts)) AS n
+            """
         )
         cursor.execute(
             """
+            CREATE TEMPORARY TABLE pricing_rebuild_regions ON COMMIT DROP AS
+            SELECT DISTINCT c.region_id, k.key,
+                   CASE WHEN k.key = %s THEN 'national'
+                        WHEN right(k.key, 4) = '0000' THEN 'province'
+                        WHEN right(k.key, 2) = '00' THEN 'city'
+                        ELSE 'county' END AS level
+            FROM (SELECT DISTINCT region_id FROM pricing_rebuild_facts WHERE counted) c
+            CROSS JOIN LATERAL unnest(ARRAY[
+                c.region_id, left(c.region_id, 4) || '00', left(c.region_id, 2) || '0000', %s
+            ]) AS k(key)
+            """,
+            [NATIONAL, NATIONAL],
+        )
+        cursor.execute("ANALYZE pricing_rebuild_nodes")
+        cursor.execute("ANALYZE pricing_rebuild_regions")
+        # Day rows: the province and the nation, from the facts summed per day, leaf and province.
+        cursor.execute(
+            """
+            WITH g AS (
+                SELECT day, category_id, left(region_id, 2) || '0000' AS province,
+                       COUNT(*) AS trades, SUM(quantity_t) AS tonnes, SUM(amount) AS value
+                FROM pricing_rebuild_facts WHERE counted
+                GROUP BY 1, 2, 3
+            )
             INSERT INTO pricing_volumerollup
                 (grain, period, category, depth, region, level, trades, tonnes, value)
-            SELECT 'month', %s, category, depth, region, level, SUM(trades), SUM(tonnes), SUM(value)
-            FROM pricing_volumerollup
-            WHERE grain = 'day' AND period >= %s AND period < %s
-            GROUP BY category, depth, region, level
-            ORDER BY region, depth, category
+            SELECT 'day', g.day, n.node, n.depth, r.key, r.level,
+                   SUM(g.trades), SUM(g.tonnes), SUM(g.value)
+            FROM g
+            JOIN pricing_rebuild_nodes n ON n.category_id = g.category_id
+            CROSS JOIN LATERAL (VALUES (g.province, 'province'), (%s, 'national')) AS r(key, level)
+            GROUP BY g.day, n.node, n.depth, r.key, r.level
+            ORDER BY r.key, n.depth, n.node, g.day  -- one region's rows together on disk
             """,
-            [month, month, next_month],
+            [NATIONAL],
+        )
+        # Month rows: every enclosing region, from the facts summed per leaf and county.
+        cursor.execute(
+            """
+            WITH g AS (
+                SELECT category_id, region_id,
+                       COUNT(*) AS trades, SUM(quantity_t) AS tonnes, SUM(amount) AS value
+                FROM pricing_rebuild_facts WHERE counted
+                GROUP BY 1, 2
+            )
+            INSERT INTO pricing_volumerollup
+                (grain, period, category, depth, region, level, trades, tonnes, value)
+            SELECT 'month', %s, n.node, n.depth, r.key, r.level,
+                   SUM(g.trades), SUM(g.tonnes), SUM(g.value)
+            FROM g
+            JOIN pricing_rebuild_nodes n ON n.category_id = g.category_id
+            JOIN pricing_rebuild_regions r ON r.region_id = g.region_id
+            GROUP BY n.node, n.depth, r.key, r.level
+            ORDER BY r.key, n.depth, n.node
+            """,
+            [month],
         )
         cursor.execute(
             """
@@ -498,7 +571,7 @@ def _rebuild_month_sql(month: date) -> None:
             ON CONFLICT (fact_id) DO UPDATE SET counted = excluded.counted, updated_at = excluded.updated_at
             """
         )
-        cursor.execute("DROP TABLE pricing_rebuild_facts")
+        cursor.execute("DROP TABLE pricing_rebuild_facts, pricing_rebuild_nodes, pricing_rebuild_regions")
 
 
 def _rebuild_month_python(month: date) -> None:

@@ -4,13 +4,15 @@ the open data with disclosure control."""
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,7 +38,7 @@ from pricing.periods import (
     period_year_before,
     periods,
 )
-from pricing.rollups import ALL_CATEGORIES, NATIONAL, region_level
+from pricing.rollups import ALL_CATEGORIES, DAY_LEVELS, NATIONAL, category_nodes, region_level
 
 
 def trade_facts(
@@ -75,7 +77,12 @@ def trade_fact_exists(trade_id: str) -> bool:
     return TradeFact.objects.filter(trade_id=str(trade_id or "").strip()).exists()
 
 
-# --- statistics: read from the rollups, never from the facts ----------------------------------------
+# --- statistics: read from the rollups ---------------------------------------------------------------
+#
+# Months of every level and days of the nation and the provinces (zones: their provinces) are rows of
+# the rollups. Days of a city or a county are not (``pricing.rollups``: a day row of a county would
+# hold about one fact): those are summed from the facts of that city or county alone, through the
+# facts' covering index on (region, settled_at), never by a scan of the facts.
 
 VOLUME_MAX_POINTS = 1200  # a little over three years of days
 RATIO_PLACES = Decimal("0.0001")
@@ -100,6 +107,11 @@ class Area:
     @property
     def is_national(self) -> bool:
         return self.level == RollupLevel.NATIONAL
+
+    @property
+    def has_day_rows(self) -> bool:
+        """Whether the rollups keep this area's days (the nation, a zone's provinces, a province)."""
+        return self.level == "zone" or self.level in DAY_LEVELS
 
 
 def area_national() -> Area:
@@ -139,6 +151,79 @@ def _category_filter(category_code: str | None) -> Q:
     if category_code:
         return Q(category=category_code)
     return Q(depth=0)
+
+
+# --- days of a city or county, from the facts --------------------------------------------------------
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+
+@lru_cache(maxsize=1024)
+def _codes_within(key: str) -> tuple[str, ...]:
+    """The division codes a fact's county may carry inside the region ``key`` (itself, and for a
+    city or province every division under it; divisions change only with a migration)."""
+    if region_level(key) == RollupLevel.COUNTY:
+        return (key,)
+    prefix = key[:2] if region_level(key) == RollupLevel.PROVINCE else key[:4]
+    return tuple(
+        Region.objects.filter(code__startswith=prefix).order_by("code").values_list("code", flat=True)
+    )
+
+
+def _facts_in(keys, date_from: date, date_to: date, category_code: str | None = None) -> QuerySet:
+    """The unvoided facts settled on the days ``date_from`` to ``date_to`` (market time) inside the
+    regions ``keys`` (all regions when None), of one catalogue node and its descendants (all when
+    None): one short range of the covering index per county, read without the table."""
+    qs = TradeFact.objects.filter(
+        settled_at__gte=_day_start(date_from),
+        settled_at__lt=_day_start(date_to + timedelta(days=1)),
+        voided_at__isnull=True,
+    )
+    if keys is not None:
+        qs = qs.filter(region_id__in=sorted({code for key in keys for code in _codes_within(key)}))
+    if category_code:
+        qs = qs.filter(Q(category_id=category_code) | Q(category__code__startswith=f"{category_code}."))
+    return qs.order_by()
+
+
+def _facts_summed(qs: QuerySet, *fields: str):
+    """``qs`` grouped by ``fields`` (``day``: the settlement's day in market time), each group with
+    its trades, tonnes and value, as tuples ``(*fields, trades, tonnes, value)``."""
+    if "day" in fields:
+        qs = qs.annotate(day=TruncDate("settled_at", tzinfo=ZoneInfo(settings.TIME_ZONE)))
+    return (
+        qs.values(*fields)
+        .annotate(t=Count("*"), q=Sum("quantity_t"), v=Sum("amount"))
+        .values_list(*fields, "t", "q", "v")
+    )
+
+
+def _node_at(code: str, depth: int, parent: str | None) -> str | None:
+    """The ancestor of the category ``code`` (itself included) at ``depth``, if it lies under
+    ``parent`` (anywhere when None)."""
+    nodes = category_nodes(code)
+    if depth >= len(nodes):
+        return None
+    node = nodes[depth][0]
+    if parent and not node.startswith(f"{parent}."):
+        return None
+    return node
+
+
+def _key_at(county: str, level: str) -> str | None:
+    """The region key at ``level`` (city or county) holding a fact's county."""
+    if level == RollupLevel.CITY:
+        return county[:4] + "00"
+    return county if region_level(county) == RollupLevel.COUNTY else None
+
+
+def _add(totals: dict, key, trades, tonnes, value) -> None:
+    total = totals.setdefault(key, [0, Decimal(0), Decimal(0)])
+    total[0] += trades
+    total[1] += tonnes
+    total[2] += value
 
 
 @dataclass(frozen=True)
@@ -209,23 +294,27 @@ def volume(
     if source == RollupGrain.MONTH:
         fetch_from = fetch_from.replace(day=1)
     fetch_to = period_end(starts[-1], grain)
-    rows = (
-        VolumeRollup.objects.filter(
-            _category_filter(category_code),
-            grain=source,
-            region__in=area.keys,
-            period__gte=fetch_from,
-            period__lte=fetch_to,
+    if source == RollupGrain.DAY and not area.has_day_rows:
+        rows = _facts_summed(_facts_in(area.keys, fetch_from, fetch_to, category_code or None), "day")
+    else:
+        rows = (
+            VolumeRollup.objects.filter(
+                _category_filter(category_code),
+                grain=source,
+                region__in=area.keys,
+                period__gte=fetch_from,
+                period__lte=fetch_to,
+            )
+            .values("period")
+            .annotate(trades=Sum("trades"), tonnes=Sum("tonnes"), value=Sum("value"))
+            .values_list("period", "trades", "tonnes", "value")
         )
-        .values("period")
-        .annotate(trades=Sum("trades"), tonnes=Sum("tonnes"), value=Sum("value"))
-    )
     buckets: dict[date, list] = defaultdict(lambda: [0, Decimal(0), Decimal(0)])
-    for row in rows:
-        bucket = buckets[period_start(row["period"], grain)]
-        bucket[0] += row["trades"]
-        bucket[1] += row["tonnes"]
-        bucket[2] += row["value"]
+    for period, trades, tonnes, value in rows:
+        bucket = buckets[period_start(period, grain)]
+        bucket[0] += trades
+        bucket[1] += tonnes
+        bucket[2] += value
 
     def figures(start: date | None) -> tuple | None:
         if start is None or start < fetch_from:
@@ -270,42 +359,73 @@ def volume_by_category(
             "region", _("统计区域“%(code)s”不存在。") % {"code": region_code_or_zone}, "region_unknown"
         )
     source = RollupGrain.DAY if grain in ("day", "week") else RollupGrain.MONTH
-    nodes = Q(depth=0) if not parent else Q(category__startswith=f"{parent}.", depth=parent.count(".") + 1)
+    depth = 0 if not parent else parent.count(".") + 1
+    first, last = period_start(date_from, grain), period_end(period_start(date_to, grain), grain)
+    table: dict[tuple[date, str], list] = {}
+    if source == RollupGrain.DAY and not area.has_day_rows:
+        for day, leaf, trades, tonnes, value in _facts_summed(
+            _facts_in(area.keys, first, last, parent), "day", "category_id"
+        ):
+            node = _node_at(leaf, depth, parent)
+            if node is not None:
+                _add(table, (period_start(day, grain), node), trades, tonnes, value)
+        return {key: tuple(cell) for key, cell in table.items() if cell[0]}
+    nodes = Q(depth=0) if not parent else Q(category__startswith=f"{parent}.", depth=depth)
     qs = VolumeRollup.objects.filter(
-        nodes,
-        grain=source,
-        region__in=area.keys,
-        period__gte=period_start(date_from, grain),
-        period__lte=period_end(period_start(date_to, grain), grain),
+        nodes, grain=source, region__in=area.keys, period__gte=first, period__lte=last
     )
     if len(area.keys) > 1:
         qs = qs.values("period", "category").annotate(t=Sum("trades"), q=Sum("tonnes"), v=Sum("value"))
         rows = qs.values_list("period", "category", "t", "q", "v")
     else:
         rows = qs.values_list("period", "category", "trades", "tonnes", "value")
-    table: dict[tuple[date, str], list] = {}
     for period, category, trades, tonnes, value in rows:
-        cell = table.setdefault((period_start(period, grain), category), [0, Decimal(0), Decimal(0)])
-        cell[0] += trades
-        cell[1] += tonnes
-        cell[2] += value
+        _add(table, (period_start(period, grain), category), trades, tonnes, value)
     return {key: tuple(cell) for key, cell in table.items() if cell[0]}
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The days ``date_from`` to ``date_to`` as the whole months inside (``months``: first month
+    and the month after the last, or None) and the days at either end (inclusive ranges)."""
+
+    months: tuple[date, date] | None
+    days: tuple[tuple[date, date], ...]
+
+    @classmethod
+    def of(cls, date_from: date, date_to: date) -> "_Span":
+        first_whole = date_from if date_from.day == 1 else month_add(date_from, 1)
+        after_last = month_add(date_to, 1)
+        last_whole_end = after_last if (after_last - timedelta(days=1)) == date_to else date_to.replace(day=1)
+        if first_whole >= last_whole_end:
+            return cls(None, ((date_from, date_to),))
+        days = []
+        if date_from < first_whole:
+            days.append((date_from, first_whole - timedelta(days=1)))
+        if last_whole_end <= date_to:
+            days.append((last_whole_end, date_to))
+        return cls((first_whole, last_whole_end), tuple(days))
+
+    def rollup_filter(self, *, with_days: bool) -> Q | None:
+        """Rollup rows of the whole months and, ``with_days``, the day rows of the ends; None when
+        that is nothing."""
+        parts = []
+        if self.months is not None:
+            parts.append(Q(grain=RollupGrain.MONTH, period__gte=self.months[0], period__lt=self.months[1]))
+        if with_days:
+            parts += [Q(grain=RollupGrain.DAY, period__gte=a, period__lte=b) for a, b in self.days]
+        if not parts:
+            return None
+        span = parts[0]
+        for part in parts[1:]:
+            span |= part
+        return span
 
 
 def _span_filter(date_from: date, date_to: date) -> Q:
     """Rollup rows covering the days ``date_from`` to ``date_to``: month rows for the whole months
-    inside, day rows for the ends."""
-    first_whole = date_from if date_from.day == 1 else month_add(date_from, 1)
-    after_last = month_add(date_to, 1)
-    last_whole_end = after_last if (after_last - timedelta(days=1)) == date_to else date_to.replace(day=1)
-    if first_whole >= last_whole_end:
-        return Q(grain=RollupGrain.DAY, period__gte=date_from, period__lte=date_to)
-    span = Q(grain=RollupGrain.MONTH, period__gte=first_whole, period__lt=last_whole_end)
-    if date_from < first_whole:
-        span |= Q(grain=RollupGrain.DAY, period__gte=date_from, period__lt=first_whole)
-    if last_whole_end <= date_to:
-        span |= Q(grain=RollupGrain.DAY, period__gte=last_whole_end, period__lte=date_to)
-    return span
+    inside, day rows for the ends (for areas whose days are kept)."""
+    return _Span.of(date_from, date_to).rollup_filter(with_days=True)
 
 
 def _ranked(rows, limit: int) -> list[dict]:
@@ -335,23 +455,32 @@ def top_categories(
     area = area_resolve(region_code_or_zone)
     if area is None:
         return []
-    nodes = Q(depth=0) if not parent else Q(category__startswith=f"{parent}.", depth=parent.count(".") + 1)
-    rows = (
-        VolumeRollup.objects.filter(_span_filter(date_from, date_to), nodes, region__in=area.keys)
-        .values("category")
-        .annotate(trades=Sum("trades"), tonnes=Sum("tonnes"), value=Sum("value"))
-    )
+    depth = 0 if not parent else parent.count(".") + 1
+    nodes = Q(depth=0) if not parent else Q(category__startswith=f"{parent}.", depth=depth)
+    span = _Span.of(date_from, date_to)
+    totals: dict[str, list] = {}
+    rows_filter = span.rollup_filter(with_days=area.has_day_rows)
+    if rows_filter is not None:
+        for category, trades, tonnes, value in (
+            VolumeRollup.objects.filter(rows_filter, nodes, region__in=area.keys)
+            .values("category")
+            .annotate(t=Sum("trades"), q=Sum("tonnes"), v=Sum("value"))
+            .values_list("category", "t", "q", "v")
+        ):
+            _add(totals, category, trades, tonnes, value)
+    if not area.has_day_rows:
+        for first, last in span.days:
+            for leaf, trades, tonnes, value in _facts_summed(
+                _facts_in(area.keys, first, last, parent), "category_id"
+            ):
+                node = _node_at(leaf, depth, parent)
+                if node is not None:
+                    _add(totals, node, trades, tonnes, value)
     names = dict(Category.objects.values_list("code", "name"))
     ranked = [
-        {
-            "code": r["category"],
-            "name": names.get(r["category"], r["category"]),
-            "trades": r["trades"],
-            "tonnes": r["tonnes"],
-            "value": r["value"],
-        }
-        for r in rows
-        if r["trades"]
+        {"code": code, "name": names.get(code, code), "trades": trades, "tonnes": tonnes, "value": value}
+        for code, (trades, tonnes, value) in totals.items()
+        if trades
     ]
     return _ranked(ranked, limit)
 
@@ -395,25 +524,40 @@ def top_regions(
         for row in rows:
             row["share"] = None  # zones overlap: shares of their sum mean nothing
         return rows
-    qs = VolumeRollup.objects.filter(span, categories, level=level)
+    prefix = None
     if within:
         prefix = region_code_prefix(within)
         if prefix is None:
             return []
-        qs = qs.filter(region__startswith=prefix)
-    rows = qs.values("region").annotate(trades=Sum("trades"), tonnes=Sum("tonnes"), value=Sum("value"))
-    rows = [r for r in rows if r["trades"]]
-    names = dict(Region.objects.filter(code__in=[r["region"] for r in rows]).values_list("code", "name"))
+    by_day = level in DAY_LEVELS
+    parts = _Span.of(date_from, date_to)
+    totals: dict[str, list] = {}
+    rows_filter = parts.rollup_filter(with_days=by_day)
+    if rows_filter is not None:
+        qs = VolumeRollup.objects.filter(rows_filter, categories, level=level)
+        if prefix:
+            qs = qs.filter(region__startswith=prefix)
+        for region, trades, tonnes, value in (
+            qs.values("region")
+            .annotate(t=Sum("trades"), q=Sum("tonnes"), v=Sum("value"))
+            .values_list("region", "t", "q", "v")
+        ):
+            _add(totals, region, trades, tonnes, value)
+    if not by_day:  # a city's or county's days: from the facts
+        keys = [within] if within else None
+        for first, last in parts.days:
+            for county, trades, tonnes, value in _facts_summed(
+                _facts_in(keys, first, last, category_code), "region_id"
+            ):
+                key = _key_at(county, level)
+                if key is not None and (not prefix or key.startswith(prefix)):
+                    _add(totals, key, trades, tonnes, value)
+    totals = {code: figures for code, figures in totals.items() if figures[0]}
+    names = dict(Region.objects.filter(code__in=list(totals)).values_list("code", "name"))
     return _ranked(
         [
-            {
-                "code": r["region"],
-                "name": names.get(r["region"], r["region"]),
-                "trades": r["trades"],
-                "tonnes": r["tonnes"],
-                "value": r["value"],
-            }
-            for r in rows
+            {"code": code, "name": names.get(code, code), "trades": trades, "tonnes": tonnes, "value": value}
+            for code, (trades, tonnes, value) in totals.items()
         ],
         limit,
     )

@@ -5,14 +5,21 @@ reversed; ``manage.py trades_import`` feeds historical trades through the same :
 Both are idempotent, so a retried call or a re-imported file changes nothing. What follows a change
 (live index, statistics) hangs off :func:`_after_trade_change`, run after commit; the statistics
 rollups are also marked pending in the writing transaction, so a lost hook is caught up by the sweep.
+
+Recording is on the path of every settled deal, so it is kept short: the category and county are
+checked against a per-process memory of codes already seen (categories for a minute, divisions
+for good: they change only with a migration), and on PostgreSQL the fact and its pending mark are
+one ``INSERT … ON CONFLICT DO NOTHING`` statement (no savepoint, no read first), which commits on
+its own when the caller has no transaction open.
 """
 
 import logging
+import time
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
@@ -20,8 +27,9 @@ from django.utils.translation import pgettext_lazy
 from listings.models import Category
 from market.accounts.uscc import USCCError, uscc_validate
 from market.core.audit import audit_record
+from market.core.models import Region, RegionLevel
 from market.core.regions import region_county_require
-from pricing.models import TradeFact, TradeSource
+from pricing.models import TradeFact, TradeFactRollupMark, TradeSource
 from pricing.rollups import rollups_fact_apply, rollups_mark_pending
 
 logger = logging.getLogger(__name__)
@@ -144,18 +152,59 @@ def _uscc(errors: _Errors, field: str, value) -> str:
         return ""
 
 
-def _category(errors: _Errors, code) -> Category | None:
-    code = str(code or "").strip()
-    category = Category.objects.filter(pk=code).first() if code else None
-    if category is None:
-        errors.add("category_code", _("品类代码“%(code)s”不存在。") % {"code": code}, "category_unknown")
-    return category
+# The codes a trade may carry, read once and kept in memory: the catalogue's for CATEGORY_MEMORY_S
+# seconds (it is edited in the admin; a code added meanwhile is looked up on its own), the county-level
+# divisions for the life of the process (they change only with a migration). A category removed
+# meanwhile makes the insert fail on its foreign key, and both are then checked afresh.
+CATEGORY_MEMORY_S = 60.0
+_categories: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
+_counties: frozenset[str] | None = None
 
 
-def _county(errors: _Errors, code):
+def _memory_clear() -> None:
+    global _categories, _counties
+    _categories, _counties = (float("-inf"), frozenset()), None
+
+
+def _category_known(code: str) -> bool:
+    global _categories
+    read_at, codes = _categories
+    if time.monotonic() - read_at >= CATEGORY_MEMORY_S:
+        _categories = read_at, codes = (
+            time.monotonic(),
+            frozenset(Category.objects.values_list("code", flat=True)),
+        )
+    return code in codes or Category.objects.filter(pk=code).exists()
+
+
+def _county_known(code: str) -> bool:
+    """Whether ``code`` is county level (``region_county_require`` for every code at once): a
+    county, or a prefecture-level city without counties."""
+    global _counties
+    if _counties is None:
+        parents = set(Region.objects.filter(parent__isnull=False).values_list("parent_id", flat=True))
+        _counties = frozenset(
+            code
+            for code, level in Region.objects.values_list("code", "level")
+            if level == RegionLevel.COUNTY or (level == RegionLevel.CITY and code not in parents)
+        )
+    return code in _counties
+
+
+def _category(errors: _Errors, code) -> str | None:
     code = str(code or "").strip()
+    if code and _category_known(code):
+        return code
+    errors.add("category_code", _("品类代码“%(code)s”不存在。") % {"code": code}, "category_unknown")
+    return None
+
+
+def _county(errors: _Errors, code) -> str | None:
+    code = str(code or "").strip()
+    if _county_known(code):
+        return code
     try:
-        return region_county_require(code, field="county_code")
+        region_county_require(code, field="county_code")
     except ValidationError as exc:
         not_county = any(e.code == "region_not_county" for e in exc.error_dict.get("county_code", []))
         if not_county:
@@ -167,6 +216,64 @@ def _county(errors: _Errors, code):
         else:
             errors.add("county_code", _("区县代码“%(code)s”不存在。") % {"code": code}, "region_unknown")
         return None
+    return code  # county level after all (a division loaded since): the rule's own answer counts
+
+
+_INSERT_SQL: str | None = None
+
+
+def _insert_sql() -> str:
+    """PostgreSQL: the fact, unless its trade id is recorded already, and its pending mark (what
+    ``rollups_mark_pending`` writes) in one statement; returns the new id, or no row."""
+    global _INSERT_SQL
+    if _INSERT_SQL is None:
+        qn = connection.ops.quote_name
+        fields = [f for f in TradeFact._meta.concrete_fields if not f.primary_key]
+        columns = ", ".join(qn(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        fact, mark = qn(TradeFact._meta.db_table), qn(TradeFactRollupMark._meta.db_table)
+        _INSERT_SQL = f"""
+            WITH fact AS (
+                INSERT INTO {fact} ({columns}) VALUES ({marks})
+                ON CONFLICT ({qn("trade_id")}) DO NOTHING RETURNING {qn("id")}
+            ), mark AS (
+                INSERT INTO {mark} (fact_id, counted, pending, updated_at)
+                SELECT {qn("id")}, false, true, now() FROM fact
+            )
+            SELECT {qn("id")} FROM fact
+        """  # noqa: S608 - table and column names from the model; every value is a parameter
+    return _INSERT_SQL
+
+
+def _fact_insert(fact: TradeFact) -> bool:
+    """Insert ``fact`` with its rollup mark pending; False (and nothing written) when its trade id is
+    recorded already, by an earlier or a concurrent call."""
+    if connection.vendor == "postgresql":
+        # Values checked above and of the driver's own types (str, aware datetime, Decimal, None).
+        params = [f.pre_save(fact, True) for f in TradeFact._meta.concrete_fields if not f.primary_key]
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_sql(), params)
+            row = cursor.fetchone()
+        if row is None:
+            return False
+        fact.pk = row[0]
+        fact._state.adding = False
+        fact._state.db = connection.alias
+        return True
+    with transaction.atomic():
+        # get_or_create inserts inside its own savepoint and, when a concurrent caller inserted the
+        # same trade_id first (IntegrityError on the unique column), reads that row instead.
+        values = {f.attname: getattr(fact, f.attname) for f in TradeFact._meta.concrete_fields}
+        values.pop("id")
+        values.pop("created_at")
+        trade_id = values.pop("trade_id")
+        stored, created = TradeFact.objects.get_or_create(trade_id=trade_id, defaults=values)
+        if created:
+            rollups_mark_pending(stored.pk)
+    fact.pk, fact.created_at = stored.pk, stored.created_at
+    fact._state.adding = False
+    fact._state.db = stored._state.db
+    return created
 
 
 def trade_record(
@@ -221,32 +328,38 @@ def trade_record(
         "source": source,
         "awarded_at": awarded,
         "settled_at": settled,
-        "category": category,
-        "region": region,
+        "category_id": category,
+        "region_id": region,
         "seller_uscc": seller,
         "buyer_uscc": buyer,
         "quantity_t": quantity,
         "unit_price": price,
         "amount": amount,
     }
-    with transaction.atomic():
-        # get_or_create inserts inside its own savepoint and, when a concurrent caller inserted the
-        # same trade_id first (IntegrityError on the unique column), reads that row instead.
-        fact, created = TradeFact.objects.get_or_create(trade_id=trade_id, defaults=values)
-        if created:
-            rollups_mark_pending(fact.pk)  # in this transaction: the sweep finds it if the hook is lost
-            transaction.on_commit(lambda: _after_trade_change(fact))
-    if not created:
-        stored = {name: getattr(fact, name) for name in values if name not in ("category", "region")}
-        stored.update(category=fact.category_id, region=fact.region_id)
-        given = {**values, "category": category.pk, "region": region.pk}
-        differing = sorted(name for name in values if stored[name] != given[name])
-        if differing:
-            logger.warning(
-                "trade %s already recorded; the call's %s differ from the stored fact, which is kept",
-                trade_id,
-                ", ".join(differing),
-            )
+    fact = TradeFact(trade_id=trade_id, **values)
+    try:
+        created = _fact_insert(fact)  # with its rollup mark pending: the sweep finds it if the hook is lost
+    except IntegrityError:
+        # A category or county remembered as valid has gone meanwhile: check both afresh. (Inside
+        # the caller's transaction the foreign keys are checked at its commit, not here.)
+        _memory_clear()
+        if connection.in_atomic_block:
+            raise
+        _category(errors, category_code)
+        _county(errors, county_code)
+        errors.raise_any()
+        raise
+    if created:
+        transaction.on_commit(lambda: _after_trade_change(fact))
+        return fact
+    fact = TradeFact.objects.get(trade_id=trade_id)
+    differing = sorted(name for name, value in values.items() if getattr(fact, name) != value)
+    if differing:
+        logger.warning(
+            "trade %s already recorded; the call's %s differ from the stored fact, which is kept",
+            trade_id,
+            ", ".join(name.removesuffix("_id") for name in differing),
+        )
     return fact
 
 
@@ -275,7 +388,8 @@ def trade_void(*, trade_id: str, reason: str) -> TradeFact | None:
 
 
 def _after_trade_change(fact: TradeFact) -> None:
-    """Run after the commit that recorded or voided ``fact``: bring the statistics rollups in line.
+    """Run after the commit that recorded or voided ``fact``: queue the live tick of its index series
+    (a recorded fact), then bring the statistics rollups in line.
 
     Applying is idempotent (``pricing.rollups.rollups_fact_apply``), so a lost or failed run is
     made good by the periodic sweep (``pricing.tasks.stats_sweep``) and a repeated one changes
@@ -288,15 +402,16 @@ def _after_trade_change(fact: TradeFact) -> None:
         fact.category_id,
         fact.region_id,
     )
+    if fact.voided_at is None:
+        # The indicative index of the trade's series, computed and pushed by a worker (``/ws/indices/``):
+        # queued first, as it is what subscribers wait for. One message to the broker, no retries.
+        try:
+            from pricing.index_tasks import index_tick_task
+
+            index_tick_task.apply_async((fact.pk,), retry=False)
+        except Exception:  # a lost tick costs nothing: the next trade's tick and the close follow
+            logger.exception("trade fact %s: indicative tick not queued", fact.trade_id)
     try:
         rollups_fact_apply(fact_id=fact.pk)
     except Exception:
         logger.exception("trade fact %s: rollups not applied, left to the sweep", fact.trade_id)
-    if fact.voided_at is None:
-        # The indicative index of the trade's series, computed and pushed by a worker (``/ws/indices/``).
-        try:
-            from pricing.index_tasks import index_tick_task
-
-            index_tick_task.delay(fact.pk)
-        except Exception:  # a lost tick costs nothing: the next trade's tick and the close follow
-            logger.exception("trade fact %s: indicative tick not queued", fact.trade_id)

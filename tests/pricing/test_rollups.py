@@ -54,7 +54,8 @@ BUYERS = [uscc_make(SUZHOU_WUZHONG, f"0000002{i:02d}") for i in range(4)]
 
 def expected_rollups() -> dict[tuple, tuple]:
     """(grain, period, category, region) -> (trades, tonnes, value), from the facts, walking the
-    category and region parents in the database (not the code strings the rollups use)."""
+    category and region parents in the database (not the code strings the rollups use): months for
+    every enclosing region, days for the province and the nation only."""
     parents = dict(Category.objects.values_list("code", "parent_id"))
     region_parents = dict(Region.objects.values_list("code", "parent_id"))
     out: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0), Decimal(0)])
@@ -68,9 +69,10 @@ def expected_rollups() -> dict[tuple, tuple]:
         while region:
             regions.append(region)
             region = region_parents[region]
-        for grain, period in (("day", day), ("month", day.replace(day=1))):
+        by_day = [r for r in regions if r == "CN" or region_parents[r] is None]  # nation, province
+        for grain, period, keys in (("day", day, by_day), ("month", day.replace(day=1), regions)):
             for category in nodes:
-                for region in regions:
+                for region in keys:
                     total = out[(grain, period, category, region)]
                     total[0] += 1
                     total[1] += fact.quantity_t
@@ -173,7 +175,11 @@ def test_a_recorded_trade_is_counted_at_once_in_each_cell():
         "province",
         0,
     )
-    assert VolumeRollup.objects.filter(grain="day", period=date(2026, 3, 5)).count() == 2 * 4
+    # two catalogue nodes × four regions by month, × the province and the nation by day
+    assert VolumeRollup.objects.filter(grain="month", period=date(2026, 3, 1)).count() == 2 * 4
+    assert set(
+        VolumeRollup.objects.filter(grain="day", period=date(2026, 3, 5)).values_list("region", "category")
+    ) == {(r, c) for r in ("130000", "CN") for c in ("ferrous", "ferrous.heavy")}
     assert TradeFactRollupMark.objects.get(fact=fact).counted
     assert_rollups_match_facts()
 
