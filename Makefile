@@ -13,7 +13,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/market
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install frontend run serve test lint format bench messages clean
+.PHONY: install frontend run serve test e2e browser lint format bench messages clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,9 +49,29 @@ run: install
 	@echo ""
 	DEBUG=1 $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-## make test: install and run the whole suite against PostgreSQL and Redis.
-test: install
+## make test: install and run the whole suite against PostgreSQL and Redis (with the browser tests).
+test: install browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+## make e2e: only the browser journeys (tests/e2e); screenshots under test-results/e2e/.
+e2e: install browser
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (never a downloaded one) and need CJK fonts for readable
+# screenshots: installed here when missing and this runs as root, else said how. Without Chromium
+# the browser tests fail, they are never skipped.
+browser:
+	@missing=""; \
+	[ -x "$${E2E_CHROMIUM:-/usr/bin/chromium}" ] || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "browser tests: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "browser tests (tests/e2e) need$$missing: run  sudo apt-get install -y$$missing  (or set E2E_CHROMIUM to a Chromium binary); without Chromium they fail"; \
+	  fi; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,3 +1,5 @@
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import path
 
 from frontend import views
@@ -11,6 +13,12 @@ app_name = "frontend"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
+    path(
+        "favicon.ico",
+        lambda request: redirect(static("frontend/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     # accounts
     path("signup/", views.signup, name="signup"),
     path("login/", views.LoginView.as_view(), name="login"),

@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -13,6 +14,21 @@ from tests.factories import make_member, make_organisation, make_user
 
 # Benchmarks run only through `make bench` (MARKET_BENCH=1), never in the test suite.
 collect_ignore_glob = [] if os.environ.get("MARKET_BENCH") else ["bench/*"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The browser journeys (tests/e2e) run last: their server, worker and browser start once, after
+    every other test, and stop before the test database is torn down (Playwright's sync API keeps an
+    event loop on the main thread, which Django's ORM refuses to run beside)."""
+    e2e_dir = Path(__file__).parent / "e2e"
+    e2e = []
+    for item in items:
+        if e2e_dir in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+            e2e.append(item)
+    if e2e:
+        chosen = set(map(id, e2e))
+        items[:] = [item for item in items if id(item) not in chosen] + e2e
 
 
 def pytest_sessionstart(session):
@@ -71,20 +87,29 @@ def operator(db):
     return make_user(email="operator@market.test", is_staff=True)
 
 
-def worker_start(name: str = "w") -> subprocess.Popen:
-    """A real Celery worker process on this test database and Redis (solo pool, late acks)."""
-    from django.db import connection
+def worker_start(
+    name: str = "w", *, env: dict | None = None, beat: bool = False, log=None
+) -> subprocess.Popen:
+    """A real Celery worker process on this test database and Redis (solo pool, late acks).
 
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "market.settings_test",
-        "DATABASE_URL": url,
-        "REDIS_URL": settings.REDIS_URL,
-        "REDIS_PREFIX": settings.REDIS_PREFIX,
-    }
+    ``env`` replaces the environment (another database and prefix: the browser tests' server);
+    ``beat`` runs Celery beat inside the worker (``-B``); ``log`` is an open file for its output
+    (a long-lived worker must not fill an unread pipe)."""
+    if env is None:
+        from django.db import connection
+
+        db = connection.settings_dict
+        url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "market.settings_test",
+            "DATABASE_URL": url,
+            "REDIS_URL": settings.REDIS_URL,
+            "REDIS_PREFIX": settings.REDIS_PREFIX,
+        }
     args = ["worker", "--pool=solo", "--loglevel=INFO", "--without-mingle", "--without-gossip"]
+    if beat:
+        args.append("--beat")
     return subprocess.Popen(
         [
             sys.executable,
@@ -98,7 +123,7 @@ def worker_start(name: str = "w") -> subprocess.Popen:
             f"{name}-{os.getpid()}@%h",
         ],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log if log is not None else subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )

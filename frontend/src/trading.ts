@@ -116,6 +116,7 @@ export class TradingPanel {
   private liveTimer: number | undefined;
   private lastPrice: string | null = null;
   private wasExtended = false;
+  private leader: string | null = null;
 
   constructor(private readonly root: HTMLElement) {
     this.sequence = Number(root.dataset.sequence ?? "0");
@@ -307,20 +308,25 @@ export class TradingPanel {
       amount.placeholder = state.minimum_next;
     }
 
-    const yourLabel = d.yourLabel || state.you?.label || "";
-    if (yourLabel) d.yourLabel = yourLabel;
-    const leading = this.root.querySelector<HTMLElement>("[data-leading]");
-    if (leading && yourLabel && state.mode === "auction") {
-      leading.hidden = false;
-      const ahead = state.leader === yourLabel;
-      leading.textContent = (ahead ? d.labelLeading : d.labelOutbid) ?? "";
-      leading.classList.toggle("is-outbid", !ahead);
-    }
+    if (state.you?.label) d.yourLabel = state.you.label;
+    this.leader = state.leader;
+    this.leadingShow(state.mode);
 
     if (state.mode === "auction" && state.current_price && state.current_price !== this.lastPrice && event === "bid") {
       this.announce(fill(d.labelNewPrice, { price: formatDecimal(state.current_price) }));
     }
     this.lastPrice = state.current_price;
+  }
+
+  /** "You lead" or "you were outbid", once this viewer has a label in the sale. */
+  private leadingShow(mode: string): void {
+    const d = this.root.dataset;
+    const leading = this.root.querySelector<HTMLElement>("[data-leading]");
+    if (!leading || !d.yourLabel || mode !== "auction") return;
+    leading.hidden = false;
+    const ahead = this.leader === d.yourLabel;
+    leading.textContent = (ahead ? d.labelLeading : d.labelOutbid) ?? "";
+    leading.classList.toggle("is-outbid", !ahead);
   }
 
   // --- the viewer's own part and the history ------------------------------------------------
@@ -406,6 +412,11 @@ export class TradingPanel {
               const gap = sequenceCheck(this.sequence, state.sequence) === "gap";
               this.sequence = state.sequence;
               this.apply(state, gap ? "snapshot" : "bid");
+            } else if (state.you?.label) {
+              // The socket's copy came first, without our label (it is public): a first bid only
+              // learns the label here, so show our standing against the latest leader now.
+              this.root.dataset.yourLabel = state.you.label;
+              this.leadingShow(state.mode);
             }
             this.root.dataset.participant = "true"; // a bidder now: its standing is its own
             this.liveRefresh();
