@@ -37,6 +37,7 @@ from market.accounts import selectors, services
 from market.accounts.middleware import SESSION_KEY
 from market.accounts.models import LicenceKind, MemberRole, Organisation
 from market.core.audit import audit_trail, client_ip
+from market.core.uploads import stored_open
 from market.deals.selectors import rating_summary
 
 AUDIT_TRAIL_ROWS = 50
@@ -448,10 +449,7 @@ def licence_document(request, pk, licence_id):
     licence = get_object_or_404(selectors.licences_of(organisation), pk=licence_id)
     if not licence.document:
         raise Http404
-    try:
-        handle = licence.document.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404 from exc
+    handle = stored_open(licence.document)
     extension = licence.document.name.rsplit(".", 1)[-1] if "." in licence.document.name else "bin"
     response = FileResponse(
         handle,

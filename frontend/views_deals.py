@@ -51,6 +51,7 @@ from market.accounts.selectors import memberships_of
 from market.core.audit import audit_trail, client_ip
 from market.core.models import AuditEntry, Region
 from market.core.money import yuan_text as _yuan
+from market.core.uploads import stored_open
 from market.deals import selectors, services, stripe_gateway
 from market.deals.models import (
     Deal,
@@ -975,10 +976,7 @@ def deal_payment_confirm(request, pk, payment_id):
 def _file_response(field, *, name: str):
     if not field:
         raise Http404
-    try:
-        handle = field.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404 from exc
+    handle = stored_open(field)
     extension = field.name.rsplit(".", 1)[-1].lower() if "." in field.name else "bin"
     types = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
     response = FileResponse(

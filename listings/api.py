@@ -17,6 +17,7 @@ from market.accounts.selectors import membership_of
 from market.core.audit import client_ip
 from market.core.drf import DomainError
 from market.core.regions import region_code_prefix
+from market.core.uploads import stored_open
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -438,7 +439,7 @@ class LotMediaFileView(APIView):
         media = get_object_or_404(_lot(request, pk).media, pk=media_id)
         f = media.thumbnail if request.query_params.get("thumbnail") and media.thumbnail else media.file
         content_type = "image/jpeg" if f is media.thumbnail else media.content_type
-        response = FileResponse(f.open("rb"), content_type=content_type)
+        response = FileResponse(stored_open(f), content_type=content_type)
         response["Cache-Control"] = "private, max-age=3600"
         response["X-Content-Type-Options"] = "nosniff"
         if media.kind == MediaKind.DOCUMENT:

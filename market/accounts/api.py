@@ -44,6 +44,7 @@ from market.accounts.selectors import (
 )
 from market.core.audit import client_ip
 from market.core.drf import DomainError
+from market.core.uploads import stored_open
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -552,7 +553,7 @@ class LicenceDocumentView(APIView):
             raise Http404
         ext = licence.document.name.rsplit(".", 1)[-1]
         return FileResponse(
-            licence.document.open("rb"),
+            stored_open(licence.document),
             as_attachment=True,
             filename=f"licence-{licence.pk}.{ext}",
             content_type=licence.document_type or "application/octet-stream",

@@ -96,3 +96,14 @@ def _check_image(upload) -> None:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ValidationError(_("图片文件无法读取或已损坏。"), code="file_corrupt") from exc
+
+
+def stored_open(field):
+    """A stored upload opened for reading, or 404 when its file is gone (a restored database
+    without its media, a disk cleaned by hand): a missing file is not a server error."""
+    from django.http import Http404
+
+    try:
+        return field.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404 from exc

@@ -308,6 +308,21 @@ def test_photos_are_checked_and_thumbnailed(api, categories, seller, settings):
     assert response.json()["fields"]["file"][0]["code"] == "file_too_large"
 
 
+def test_a_photo_whose_file_is_gone_is_not_found_not_a_server_error(api, categories, seller):
+    from listings.models import LotMedia
+
+    org, admin = seller
+    api.force_authenticate(admin)
+    lot_id = api.post("/api/v1/lots/", lot_payload(), format="json").json()["id"]
+    media = api.post(
+        f"/api/v1/lots/{lot_id}/media/", {"file": SimpleUploadedFile("a.png", png())}, format="multipart"
+    ).json()
+    stored = LotMedia.objects.get(pk=media["id"])
+    stored.file.storage.delete(stored.file.name)  # a database restored without its media
+    response = api.get(media["url"])
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
 def test_photo_count_is_limited(api, categories, seller, monkeypatch):
     from listings import services
 
