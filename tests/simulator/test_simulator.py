@@ -192,11 +192,12 @@ def test_the_same_seed_makes_the_same_market(demo_enterprises, settings):
     settings.DEMO_SIMULATOR = True
 
     def listed(seed: int) -> list[tuple]:
+        # One tick: later ticks also read the clock (which auctions are near their end), so only the
+        # first is a function of the seed alone.
         cache.clear()  # the price walk starts afresh (no trades recorded: from the seed)
         rng = random.Random(seed)
         with transaction.atomic():
-            for _ in range(3):
-                simulate_tick(rng=rng)
+            simulate_tick(rng=rng)
             out = list(
                 simulated().order_by("pk").values_list("category_id", "quantity", "sales__start_price")
             )
@@ -204,7 +205,7 @@ def test_the_same_seed_makes_the_same_market(demo_enterprises, settings):
         return out
 
     first = listed(5)
-    assert len(first) == 3 and all(in_band(code, price) for code, _q, price in first)
+    assert len(first) == 1 and all(in_band(code, price) for code, _q, price in first)
     assert listed(5) == first
     assert listed(6) != first
 
