@@ -35,17 +35,15 @@ import os
 import random
 import statistics
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from unittest import mock
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from listings.models import Category
 from market.accounts.uscc import uscc_make
 from market.core.models import Region
 from pricing import selectors
@@ -53,19 +51,16 @@ from pricing.models import TradeFact, VolumeRollup
 from pricing.rollups import rollups_fact_apply, rollups_rebuild
 from pricing.selectors import volume_by_category
 from pricing.services import trade_record
+from tests.bench.trade_facts import FIRST_DAY, LAST_DAY, facts_generate, leaf_categories, moment, span
 
 # Committed rows, as in a running market: rollup writes commit, and VACUUM needs no transaction.
 # (tests/conftest.py leaves tests/bench out of collection unless MARKET_BENCH=1.)
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 TRADES = int(os.environ.get("BENCH_TRADES", "200000"))
-BATCH = 1_000_000
 REPEAT = int(os.environ.get("BENCH_REPEAT", "30"))
 RECORDS = int(os.environ.get("BENCH_RECORDS", "400"))
 TICK_SAMPLES = 20
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-FIRST_DAY = date(2024, 1, 1)
-LAST_DAY = date(2025, 12, 31)
 PROVINCE = "130000"  # 河北省
 COUNTY = "130203"  # 唐山市路北区
 
@@ -76,30 +71,6 @@ DIRECT_SQL = """
     FROM pricing_tradefact
     WHERE region_id LIKE %s AND voided_at IS NULL AND settled_at >= %s AND settled_at < %s
     GROUP BY 1, 2
-"""
-
-GENERATE_SQL = """
-    INSERT INTO pricing_tradefact (
-        trade_id, source, awarded_at, settled_at, category_id, region_id, seller_uscc, buyer_uscc,
-        quantity_t, unit_price, amount, currency, voided_at, void_reason, created_at
-    )
-    SELECT 'bench:' || g, 'import', t.settled - interval '3 hours', t.settled,
-           (%(categories)s::text[])[1 + floor(random() * %(n_categories)s)::int],
-           (%(counties)s::text[])[1 + floor(random() * %(n_counties)s)::int],
-           'S' || lpad(floor(random() * 2000)::int::text, 17, '0'),
-           'B' || lpad(floor(random() * 2000)::int::text, 17, '0'),
-           q.qty, q.price, round(q.qty * q.price, 2), 'CNY',
-           CASE WHEN random() < 0.01 THEN t.settled + interval '2 days' END, '', now()
-    FROM generate_series(%(first)s, %(last)s) AS g
-    CROSS JOIN LATERAL (
-        SELECT %(start)s::timestamptz + random() * (%(end)s::timestamptz - %(start)s::timestamptz) AS settled,
-               g AS keep_lateral
-    ) t
-    CROSS JOIN LATERAL (
-        SELECT round((1 + random() * 999)::numeric, 3) AS qty,
-               round((200 + random() * 4800)::numeric, 2) AS price,
-               g AS keep_lateral
-    ) q
 """
 
 
@@ -117,52 +88,6 @@ def timed(fn, repeat):
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     return samples
-
-
-def _moment(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
-
-
-def generate(n: int) -> None:
-    categories = list(
-        Category.objects.filter(is_active=True, unit="t", children__isnull=True).values_list(
-            "code", flat=True
-        )
-    )
-    counties = list(Region.objects.filter(level="county").values_list("code", flat=True))
-    with connection.cursor() as cursor:
-        # A bulk load: the secondary indexes are dropped first and built again after (by sorting,
-        # far faster than millions of random insertions), with the same definitions.
-        cursor.execute(
-            """
-            SELECT indexname, indexdef FROM pg_indexes
-            WHERE tablename = 'pricing_tradefact' AND indexname NOT IN (
-                SELECT conname FROM pg_constraint WHERE conrelid = 'pricing_tradefact'::regclass
-            )
-            """
-        )
-        indexes = cursor.fetchall()
-        for name, _definition in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
-        cursor.execute("SELECT setseed(0.42)")
-        for first in range(1, n + 1, BATCH):
-            cursor.execute(
-                GENERATE_SQL,
-                {
-                    "categories": categories,
-                    "n_categories": len(categories),
-                    "counties": counties,
-                    "n_counties": len(counties),
-                    "first": first,
-                    "last": min(n, first + BATCH - 1),
-                    "start": _moment(FIRST_DAY),
-                    "end": _moment(LAST_DAY + timedelta(days=1)),
-                },
-            )
-        cursor.execute("SET maintenance_work_mem = '512MB'")
-        for _name, definition in indexes:
-            cursor.execute(definition)
-        cursor.execute("RESET maintenance_work_mem")
 
 
 def vacuum(*tables: str) -> None:
@@ -189,9 +114,7 @@ def table_mb(*tables: str) -> float:
 
 def direct() -> dict:
     with connection.cursor() as cursor:
-        cursor.execute(
-            DIRECT_SQL, [PROVINCE[:2] + "%", _moment(FIRST_DAY), _moment(LAST_DAY + timedelta(days=1))]
-        )
+        cursor.execute(DIRECT_SQL, [PROVINCE[:2] + "%", *span()])
         return {(month, category): (trades, q, v) for month, category, trades, q, v in cursor.fetchall()}
 
 
@@ -203,14 +126,10 @@ def record_costs(n: int) -> tuple[list[float], list[float], list[float], list[fl
     from pricing.indices import indicative_publish
 
     rng = random.Random(7)
-    leaves = list(
-        Category.objects.filter(is_active=True, unit="t", children__isnull=True).values_list(
-            "code", flat=True
-        )
-    )
+    leaves = leaf_categories()
     counties = list(Region.objects.filter(level="county").values_list("code", flat=True))
     orgs = [uscc_make(rng.choice(counties), f"{700000000 + i}") for i in range(50)]
-    settled = _moment(LAST_DAY) + timedelta(hours=10)
+    settled = moment(LAST_DAY) + timedelta(hours=10)
     full, step, baseline, tick = [], [], [], []
     for i in range(n):
         args = {
@@ -260,8 +179,8 @@ def statements_of_one_record() -> list[str]:
     """The statements one ``trade_record`` sends (a category and county seen before), in order."""
     args = {
         "trade_id": "bench-count:1",
-        "awarded_at": _moment(LAST_DAY),
-        "settled_at": _moment(LAST_DAY) + timedelta(hours=1),
+        "awarded_at": moment(LAST_DAY),
+        "settled_at": moment(LAST_DAY) + timedelta(hours=1),
         "category_code": "ferrous.heavy",
         "county_code": COUNTY,
         "seller_uscc": uscc_make(COUNTY, "700000001"),
@@ -277,7 +196,7 @@ def statements_of_one_record() -> list[str]:
 
 def test_dashboard_question_from_rollups_against_a_direct_group_by():
     started = time.perf_counter()
-    generate(TRADES)
+    facts_generate(TRADES)
     vacuum("pricing_tradefact")
     generate_s = time.perf_counter() - started
 
