@@ -149,14 +149,10 @@ def licence_valid_for(
     return None
 
 
-def trading_members(organisation_id: int) -> QuerySet:
-    """The users who act for an organisation in trading and deals (admins and traders): whom a
+def trading_members(*organisation_ids: int) -> QuerySet:
+    """The users who act for these organisations in trading and deals (admins and traders): whom a
     bid, an award or a deal step is told about. A query of their ids (``notify_users`` inserts the
     notices from it in one statement)."""
     return Membership.objects.filter(
-        organisation_id=organisation_id, role__in=[MemberRole.ADMIN, MemberRole.TRADER]
+        organisation_id__in=organisation_ids, role__in=[MemberRole.ADMIN, MemberRole.TRADER]
     ).values_list("user_id", flat=True)
-
-
-def trading_member_ids(organisation_id: int) -> list[int]:
-    return list(trading_members(organisation_id))

@@ -6,6 +6,7 @@ message and the email are side effects and run only after the transaction commit
 """
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -59,7 +60,10 @@ def _insert_from(user_ids: QuerySet, **values) -> list[int]:
     """INSERT … SELECT: one notification per distinct user the query names; their ids, sorted."""
     connection = connections[user_ids.db]
     quote = connection.ops.quote_name
-    select, params = user_ids.query.sql_with_params()
+    try:
+        select, params = user_ids.query.sql_with_params()
+    except EmptyResultSet:  # e.g. members of no organisation: nobody to tell
+        return []
     meta = Notification._meta
     names = ["title", "body", "url", "kind", "created_at"]
     columns = ", ".join(quote(meta.get_field(n).column) for n in ["user", *names])

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from market.accounts.models import Organisation
-from market.accounts.selectors import licence_valid_for, membership_of, trading_member_ids
+from market.accounts.selectors import licence_valid_for, membership_of, trading_members
 from market.accounts.services import member_require
 from market.core.audit import audit_record
 from market.core.drf import Refusal
@@ -95,8 +95,7 @@ def deal_url(deal: Deal) -> str:
 
 
 def _notify(deal: Deal, organisation_ids, title: str, *, kind: str = "deal") -> None:
-    users = [uid for org in organisation_ids for uid in trading_member_ids(org)]
-    notify_users(users, title=title, url=deal_url(deal), kind=kind)
+    notify_users(trading_members(*organisation_ids), title=title, url=deal_url(deal), kind=kind)
 
 
 def _party(actor, deal: Deal, *, trade: bool = True) -> str:

@@ -336,10 +336,6 @@ def _after_change(sale: Sale, *, event: str = "state", bids=(), **known) -> None
         transaction.on_commit(lambda: sale_close_schedule(sale.pk, closes_at))
 
 
-def _trade_members(organisation_id: int):
-    return trading_members(organisation_id)
-
-
 def _lot_url(lot_id: int) -> str:
     return reverse("frontend:lot", args=[lot_id])
 
@@ -581,7 +577,7 @@ def _after_bid_notify(sale: Sale, outcome: engine.Outcome, *, bidder_org: int) -
     title = sale.lot.title
     if outcome.outbid is not None:
         notify_users(
-            _trade_members(outcome.outbid),
+            trading_members(outcome.outbid),
             title=_("您在“%(title)s”的出价已被超过，当前价 ¥%(price)s。")
             % {"title": title, "price": _yuan(outcome.state.price)},
             url=url, kind="outbid",
@@ -593,7 +589,7 @@ def _after_bid_notify(sale: Sale, outcome: engine.Outcome, *, bidder_org: int) -
         and any(s.kind == engine.PROXY for s in outcome.steps)
     ):
         notify_users(
-            _trade_members(leader.bidder),
+            trading_members(leader.bidder),
             title=_("您在“%(title)s”的代理出价已自动加价至 ¥%(price)s，仍然领先。")
             % {"title": title, "price": _yuan(outcome.state.price)},
             url=url, kind="proxy_used", email=False,
@@ -731,7 +727,7 @@ def lot_offer_create(
         audit_record(actor=actor, action="offer.create", target=sale, ip=ip, data={"offer": offer.pk})
         _after_change(sale, event="offer")
         notify_users(
-            _trade_members(sale.lot.seller_id),
+            trading_members(sale.lot.seller_id),
             title=_("“%(title)s”收到新报价：¥%(price)s/%(unit)s")
             % {"title": sale.lot.title, "price": _yuan(price), "unit": sale.lot.get_unit_display()},
             url=_lot_url(sale.lot_id), kind="offer",
@@ -874,7 +870,7 @@ def deposit_confirm(*, actor, deposit: Deposit, reference: str = "", ip=None) ->
             deposit.save(update_fields=["reference"])
         _deposit_move(deposit, DepositStatus.PAID, actor=actor, action="deposit.confirm", ip=ip)
         notify_users(
-            _trade_members(deposit.organisation_id),
+            trading_members(deposit.organisation_id),
             title=_("保证金 ¥%(amount)s 已确认到账，可以出价了。") % {"amount": _yuan(deposit.amount)},
             url=_lot_url(deposit.sale.lot_id), kind="deposit",
         )  # fmt: skip
@@ -900,12 +896,12 @@ def _award_create(sale: Sale, *, source: str, buyer_id: int, quantity, unit_pric
 def _award_notify(award: Award, *, title: str, url: str) -> None:
     params = {"title": title, "price": _yuan(award.unit_price), "amount": _yuan(award.amount)}
     notify_users(
-        _trade_members(award.buyer_id),
+        trading_members(award.buyer_id),
         title=_("恭喜！您已成交“%(title)s”，成交价 ¥%(price)s，金额 ¥%(amount)s。") % params,
         url=url, kind="won",
     )  # fmt: skip
     notify_users(
-        _trade_members(award.seller_id),
+        trading_members(award.seller_id),
         title=_("“%(title)s”已成交，成交价 ¥%(price)s，金额 ¥%(amount)s。") % params,
         url=url, kind="sold",
     )  # fmt: skip
@@ -943,14 +939,14 @@ def _sale_end(sale: Sale, *, sold: bool, reason: str, winner_id: int | None = No
     url = _lot_url(sale.lot_id)
     for org_id in losers:
         notify_users(
-            _trade_members(org_id),
+            trading_members(org_id),
             title=_("“%(title)s”已结束，您未成交。") % {"title": title}
             if sold else _("“%(title)s”未成交：%(reason)s") % {"title": title, "reason": FailReason(reason).label},
             url=url, kind="lost" if sold else "failed",
         )  # fmt: skip
     if not sold:
         notify_users(
-            _trade_members(sale.lot.seller_id),
+            trading_members(sale.lot.seller_id),
             title=_("“%(title)s”未成交：%(reason)s。您可以调整后重新挂牌。")
             % {"title": title, "reason": FailReason(reason).label},
             url=url, kind="failed",
@@ -1040,10 +1036,9 @@ def sale_closing_warn(*, sale_id: int) -> bool:
             return False
         sale.closing_warned_at = timezone.now()
         sale.save(update_fields=["closing_warned_at"])
-        org_ids = list(Bidder.objects.filter(sale=sale).values_list("organisation_id", flat=True))
-        users = [uid for org in org_ids for uid in _trade_members(org)]
+        org_ids = Bidder.objects.filter(sale=sale).values_list("organisation_id", flat=True)
         notify_users(
-            users,
+            trading_members(*org_ids),
             title=_("“%(title)s”将在 15 分钟内截止。") % {"title": sale.lot.title},
             url=_lot_url(sale.lot_id), kind="closing",
         )  # fmt: skip

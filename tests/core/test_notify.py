@@ -41,3 +41,9 @@ def test_a_notice_to_a_query_of_users_by_their_own_ids_reaches_each_once():
     assert sorted(
         Notification.objects.filter(title="新单位待审核").values_list("user_id", flat=True)
     ) == sorted(operators)
+
+
+def test_a_notice_to_the_traders_of_no_organisation_tells_nobody(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as after_commit:
+        notify_users(trading_members(), title="无人接收")
+    assert not Notification.objects.filter(title="无人接收").exists() and not after_commit
