@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import filetype
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
@@ -101,8 +102,6 @@ def _check_image(upload) -> None:
 def stored_open(field):
     """A stored upload opened for reading, or 404 when its file is gone (a restored database
     without its media, a disk cleaned by hand): a missing file is not a server error."""
-    from django.http import Http404
-
     try:
         return field.open("rb")
     except FileNotFoundError as exc:
