@@ -115,6 +115,8 @@ export class TradingPanel {
   private attempt = 0;
   private liveTimer: number | undefined;
   private lastPrice: string | null = null;
+  /** The sequence of the state that answered this viewer's last accepted bid. */
+  private bidOkSequence = Number.MAX_SAFE_INTEGER;
   private wasExtended = false;
   private leader: string | null = null;
 
@@ -327,6 +329,13 @@ export class TradingPanel {
     const ahead = this.leader === d.yourLabel;
     leading.textContent = (ahead ? d.labelLeading : d.labelOutbid) ?? "";
     leading.classList.toggle("is-outbid", !ahead);
+    if (!ahead && this.sequence > this.bidOkSequence) {
+      // "Bid placed" no longer describes the bidder's standing once a later rival bid passed it
+      // (a proxy that answered within the bid's own change leaves it: the bid was placed).
+      for (const status of this.root.querySelectorAll<HTMLElement>("[data-bid-status]")) {
+        if (status.textContent === d.labelBidOk) status.textContent = "";
+      }
+    }
   }
 
   // --- the viewer's own part and the history ------------------------------------------------
@@ -405,6 +414,7 @@ export class TradingPanel {
           if (response.ok) {
             const state = answer as unknown as SaleState;
             if (status) status.textContent = (state.mode === "tender" ? this.root.dataset.labelTenderOk : this.root.dataset.labelBidOk) ?? "";
+            this.bidOkSequence = state.sequence;
             form.reset();
             if (sequenceCheck(this.sequence, state.sequence) !== "stale") {
               // Our own bid's state may arrive here before the socket's message: apply it now and

@@ -115,6 +115,7 @@ def test_two_recyclers_bid_live_against_each_other(journey):
 
     # A's page, live: outbid, the new price, one more unread notification and its toast.
     expect(a.locator("[data-leading]")).to_have_text("您的出价已被超过")
+    expect(a.locator("[data-bid-status]")).to_have_text("")  # "bid placed" went with the lead
     expect(a.locator("#trading [data-field=current_price]").first).to_have_text(_yuan(b_bid))
     title = facts["auction"]["title"]
     journey.expect_unread_above(a, a_unread)
