@@ -147,9 +147,12 @@ def next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
     weighings = list(deal.weighings.all())
     weighing = weighings[0] if weighings else None
     steps = []
+    # A bank transfer whose slip the buyer submitted: the seller or the platform checks it next, so
+    # the buyer is told to wait, not to pay again.
+    slip_sent = ("payment_check", _("凭证已提交，等待卖方或平台核对到账。确认后合同即为已付款。"))
     if party == DefaultParty.BUYER:
         if s == DealStatus.AWAITING_PAYMENT:
-            steps.append(("pay", _("请在付款截止前支付货款。")))
+            steps.append(slip_sent if deal.slip_waiting else ("pay", _("请在付款截止前支付货款。")))
         elif s == DealStatus.PAID:
             steps.append(("pickup", _("请预约提货（车牌、司机、日期）。")))
         elif s == DealStatus.PICKUP_SCHEDULED:
@@ -175,7 +178,7 @@ def next_steps(deal: Deal, party: str) -> list[tuple[str, str]]:
         steps.append(("confirm_weight", _("过磅结果超出允差，请确认或提出异议。")))
     due = deal.amount_due_total - (deal.paid_in - deal.refunded)
     if s == DealStatus.WEIGHED and party == DefaultParty.BUYER and deal.final_amount is not None and due > 0:
-        steps.append(("top_up", _("按过磅结果补足差额。")))
+        steps.append(slip_sent if deal.slip_waiting else ("top_up", _("按过磅结果补足差额。")))
     if deal.hazardous and party and s in (DealStatus.PAID, DealStatus.PICKUP_SCHEDULED, DealStatus.WEIGHED):
         manifest = _manifest_of(deal)
         if manifest is None:

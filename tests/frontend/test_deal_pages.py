@@ -241,6 +241,22 @@ def test_a_bank_transfer_through_the_pages(client, market, deal, settings):
     assert response.status_code == 200 and "不能确认到账" in html(response)
 
 
+def test_after_the_slip_the_buyer_is_told_to_wait_not_to_pay_again(client, market, deal):
+    """Found by the browser journey: with the slip submitted, the buyer's next step still said "pay
+    before the deadline" beside a "去付款" button; now it says the seller or the platform checks it."""
+    buyer = market.buyers[0]
+    payment = deals.payment_start(actor=buyer.user, deal=deal, method=PaymentMethod.BANK_TRANSFER)
+    deals.payment_slip_submit(actor=buyer.user, payment=payment, slip=png_upload())
+    waiting = "凭证已提交，等待卖方或平台核对到账。确认后合同即为已付款。"
+    assert selectors.next_steps(deal, "buyer") == [("payment_check", waiting)]
+
+    page = html(login(client, buyer).get(f"/deals/{deal.pk}/"))
+    assert waiting in page and "去付款" not in page and "请在付款截止前支付货款。" not in page
+    assert waiting in html(client.get("/deals/"))  # the list says the same
+    page = html(login(client, market.seller).get(f"/deals/{deal.pk}/"))
+    assert "买方已提交转账凭证：核对到账后请确认。" in page and f"/payments/{payment.pk}/confirm/" in page
+
+
 def test_pickup_form_errors_and_booking(client, market, deal):
     deal = market.pay(deal)
     url = f"/deals/{deal.pk}/pickup/"
