@@ -18,7 +18,13 @@ os.environ.setdefault(
 )
 
 from market.settings import *  # noqa: F403
-from market.settings import STORAGES, VAR_DIR
+from market.settings import DATABASES, STORAGES, VAR_DIR
+
+# A second alias on the same test database, Django's documented way to test a read replica
+# (TEST MIRROR): tests/scaleout switch the dashboards' reads to it with DATABASE_REPLICA_ALIAS.
+# The rest of the suite reads and writes "default" only (DATABASE_REPLICA_ALIAS stays empty unless
+# DATABASE_REPLICA_URL is set).
+DATABASES.setdefault("replica", {**DATABASES["default"], "TEST": {"MIRROR": "default"}})
 
 # Uploaded files go to a throwaway directory; static files need no manifest in tests.
 MEDIA_ROOT = VAR_DIR / "media"
