@@ -13,7 +13,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/market
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install frontend run serve test e2e browser lint format bench messages clean
+.PHONY: install frontend run serve test test-faults audit e2e browser lint format bench messages clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,16 @@ run: install
 ## make test: install and run the whole suite against PostgreSQL and Redis (with the browser tests).
 test: install browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-faults: only the fault tests (killed web workers and Celery workers, PostgreSQL and Redis
+## restarted, replayed and forged webhooks); `make test` runs them too.
+test-faults: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m faults tests $(PYTEST_ARGS)
+
+## make audit: pip-audit of the installed packages against PyPI's advisories (tests/audit); needs
+## https://pypi.org/pypi/<name>/<version>/json, which this machine's network does not answer.
+audit: install
+	MARKET_AUDIT=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/audit $(PYTEST_ARGS)
 
 ## make e2e: only the browser journeys (tests/e2e); screenshots under test-results/e2e/.
 e2e: install browser

@@ -16,6 +16,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MARKET_VAR_DIR", BASE_DIR / "var"))
@@ -92,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "market.core.security.SecurityHeadersMiddleware",
     "market.accounts.middleware.ActingOrganisationMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -137,6 +139,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A PostgreSQL read replica (streaming replication) for the dashboards, the statistics explorer and
+# the open data: their reads of rollups and indices go there (market/core/db_router.py); every
+# write, and every other read, stays on the primary. Unset: everything reads from "default".
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "").strip()
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests read the primary's test database
+DATABASE_REPLICA_ALIAS = "replica" if DATABASE_REPLICA_URL else ""
+DATABASE_ROUTERS = ["market.core.db_router.ReplicaRouter"]
 
 # --- Redis: channel layer, cache, Celery broker ----------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -166,7 +179,12 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "global_keyprefix": f"{REDIS_PREFIX}:celery:",
-        "visibility_timeout": 3600,
+        # A task taken by a worker that died unacknowledged goes back to the queue after this long
+        # (late acks): longer than the longest task, or a slow task would run twice. Workers look
+        # for such tasks every few seconds (kombu's default look is every 100 s).
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600),
+        "unacked_restore_interval": max(1, min(10, env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600) // 2)),
+        "unacked_restore_throttle": 1,
     }
     CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:"}
     EMBEDDED_SERVICES = False
@@ -184,6 +202,49 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Queues by kind, so a flood of one kind (index ticks after a burst of settlements, e-mails) never
+# delays another (closing auctions on time). A worker started without -Q consumes every queue below
+# (`make run`, the tests); in production each kind has its own workers (README "Scale-out", Procfile).
+# Every task of the project is routed explicitly: tests/scaleout/test_celery_queues.py fails on a
+# task missing here.
+CELERY_QUEUE_NAMES = ("closing", "notifications", "indexing", "statistics", "default")
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    name: {"queue": queue}
+    for queue, names in {
+        "closing": [
+            "market.trading.tasks.sale_close_task",
+            "market.trading.tasks.sales_close_sweep",
+            "market.deals.tasks.deals_sweep",
+            "listings.tasks.lots_expire_sweep",
+        ],
+        "notifications": [
+            "market.core.tasks.email_send",
+            "market.accounts.tasks.invitation_email_send",
+            "market.accounts.tasks.licences_expiry_sweep",
+            "listings.tasks.saved_searches_alert",
+        ],
+        "indexing": [
+            "listings.tasks.lot_index",
+            "listings.search.tasks.lots_index",
+            "listings.search.tasks.lots_reconcile",
+        ],
+        "statistics": [
+            "pricing.tasks.stats_fact_apply",
+            "pricing.tasks.stats_sweep",
+            "pricing.index_tasks.indices_close_task",
+            "pricing.index_tasks.index_tick_task",
+        ],
+        "default": [  # payments and credit, and the demo's simulator
+            "market.deals.tasks.stripe_event_process",
+            "market.deals.tasks.refund_execute",
+            "market.deals.tasks.credit_refresh_task",
+            "frontend.tasks.demo_simulator_tick",
+        ],
+    }.items()
+    for name in names
+}
 CELERY_BEAT_SCHEDULE = {
     "licences-expiry-sweep": {
         "task": "market.accounts.tasks.licences_expiry_sweep",
@@ -347,6 +408,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 LICENCE_DOCUMENT_MAX_BYTES = env_int("LICENCE_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
+# The first handler drops what passes the largest accepted file size instead of writing it to disk
+# (market/core/uploads.py); the upload is then refused as too large.
+FILE_UPLOAD_HANDLERS = [
+    "market.core.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

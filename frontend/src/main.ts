@@ -25,6 +25,10 @@ window.market = { formatCountdown, serverNow };
 // Indicator styles live in market.css, so htmx injects no inline <style>.
 htmx.config.includeIndicatorStyles = false;
 htmx.config.selfRequestsOnly = true;
+// The Content Security Policy allows no eval and no inline script (market/core/security.py): htmx
+// evaluates nothing (no hx-on, js: values or trigger filters) and runs no script found in a swap.
+htmx.config.allowEval = false;
+htmx.config.allowScriptTags = false;
 
 // Every htmx request that changes something carries Django's CSRF token.
 document.body.addEventListener("htmx:configRequest", (event: Event) => {
