@@ -8,7 +8,10 @@ Redis pub/sub channel (``PUBLISH <prefix>:fanout:<group>``), received once by ev
 subscribed to it, and written by that process to each of its local sockets.
 
 Pub/sub keeps nothing: a process that was disconnected misses messages. That is why every update
-carries a sequence number and clients that see a gap ask for a fresh snapshot. Private notices
+carries a sequence number and clients that see a gap ask for a fresh snapshot; and when the hub
+has lost Redis and subscribed again, it asks each of its sockets to resynchronise (``hub_resync``:
+a lot's socket sends its client a fresh snapshot), so a client hears of a change missed in the
+outage even when no later update comes to show the gap. Private notices
 (to one user) come this way too, on the user's own group (``user.<id>``), which only that user's
 authenticated notification sockets join; they carry their unread count, so a missed one is made
 good by the next.
@@ -87,6 +90,7 @@ class Hub:
         import redis.asyncio as aioredis
 
         delay = 0.2
+        lost = False
         while True:
             # no read timeout: a quiet subscription is not a broken one (redis-py 8 defaults to 5 s)
             client = aioredis.Redis.from_url(
@@ -97,6 +101,9 @@ class Hub:
                 await self._pubsub.subscribe(_channel("_hub"), *[_channel(g) for g in list(self.groups)])
                 self._ready.set()
                 delay = 0.2
+                if lost:
+                    lost = False
+                    await self.resync()
                 prefix = len(_channel(""))
                 while True:
                     message = await self._pubsub.get_message(timeout=30)
@@ -107,12 +114,25 @@ class Hub:
                 raise
             except Exception:
                 logger.warning("live fan-out lost Redis; reconnecting in %.1f s", delay, exc_info=True)
+                lost = True
                 self._ready.clear()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):  # closing a broken connection
                     await client.aclose()
+
+    async def resync(self) -> None:
+        """After an outage: each socket that knows how to catch up (``hub_resync``) does."""
+        for group in list(self.groups):
+            for consumer in list(self.groups.get(group, ())):
+                catch_up = getattr(consumer, "hub_resync", None)
+                if catch_up is None:
+                    continue
+                try:
+                    await catch_up()
+                except Exception:  # one broken socket must not stop the others
+                    logger.debug("resync of a socket of %s failed", group, exc_info=True)
 
     async def deliver(self, group: str, text: str) -> int:
         sent = 0

@@ -59,5 +59,9 @@ class LotConsumer(AsyncJsonWebsocketConsumer):
         if kind == "ping":
             await self.send_json({"type": "pong"})
         elif kind == "snapshot":  # a client that saw a gap asks again
-            state, _visible = await _snapshot(self.scope.get("user"), self.lot_id)
-            await self.send_json({"type": "snapshot", "state": state})
+            await self.hub_resync()
+
+    async def hub_resync(self):
+        """A fresh snapshot: asked by the client after a gap, or sent by the hub after it lost Redis."""
+        state, _visible = await _snapshot(self.scope.get("user"), self.lot_id)
+        await self.send_json({"type": "snapshot", "state": state})

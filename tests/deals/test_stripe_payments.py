@@ -106,6 +106,7 @@ def test_stripe_down_refuses_clearly_and_a_later_try_reuses_the_key(floor, fake_
     assert payment.stripe_intent and fake_stripe.created["payment_intent"] == 1  # Stripe made it once
 
 
+@pytest.mark.faults
 @pytest.mark.django_db
 def test_webhooks_valid_tampered_wrong_secret_too_old_and_repeated(floor, fake_stripe, client):
     deal = awarded_deal(floor)
@@ -135,6 +136,7 @@ def test_webhooks_valid_tampered_wrong_secret_too_old_and_repeated(floor, fake_s
     assert payments_of(deal).count() == 1 and payments_of(deal).get().amount == deal.amount
 
 
+@pytest.mark.faults
 @pytest.mark.django_db
 def test_events_in_reverse_order_leave_the_payment_paid(floor, fake_stripe, client):
     deal = awarded_deal(floor)
@@ -221,6 +223,7 @@ def test_without_stripe_keys_online_payment_is_refused_and_the_webhook_is_off(fl
     )
 
 
+@pytest.mark.faults
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_webhook_is_applied_by_a_real_celery_worker(floor, fake_stripe, client, monkeypatch):
     from tests.conftest import worker_start, worker_stop

@@ -47,6 +47,7 @@ def _call(base, path, token, body=None, key=None):
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+@pytest.mark.faults
 def test_a_bid_storm_through_http_loses_no_accepted_bid_and_ends_with_one_winner(live_server, tx_floor):
     sale = tx_floor.sale(start_price="2000", increment_amount="5")
     lot = tx_floor.lot
@@ -114,6 +115,7 @@ def test_a_bid_storm_through_http_loses_no_accepted_bid_and_ends_with_one_winner
     assert (award.buyer_id, award.unit_price) == (manual[-1].organisation_id, amounts[-1])
 
 
+@pytest.mark.faults
 def test_twins_with_one_idempotency_key_sent_at_once_make_one_bid_and_get_one_answer(live_server, tx_floor):
     """A client that retries before the first answer arrives: every copy gets the first answer."""
     sale = tx_floor.sale(start_price="2000", increment_amount="5")
@@ -168,6 +170,7 @@ def test_a_bid_below_the_committed_minimum_is_refused_without_queueing_for_the_l
     assert b.bid(tx_floor.lot, 2010).status_code == 201  # a bid at the minimum takes the lock
 
 
+@pytest.mark.faults
 def test_two_closes_at_once_make_one_award(tx_floor):
     a, b = tx_floor.buyers[:2]
     sale = tx_floor.sale()
@@ -202,6 +205,7 @@ def _waiting_for_lock() -> bool:
         return cursor.fetchone()[0] > 0
 
 
+@pytest.mark.faults
 def test_a_worker_killed_in_the_middle_of_a_close_leaves_one_award(tx_floor):
     a, b = tx_floor.buyers[:2]
     sale = tx_floor.sale()
