@@ -23,7 +23,7 @@ from market.core.uploads import stored_open
 
 
 class CategorySerializer(serializers.ModelSerializer):
-    parent = serializers.CharField(source="parent_id", read_only=True)
+    parent = serializers.CharField(source="parent_id", read_only=True, allow_null=True)
     unit_label = serializers.CharField(source="get_unit_display", read_only=True)
 
     class Meta:

@@ -5,7 +5,7 @@ from datetime import date
 
 from django.http import Http404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -65,7 +65,12 @@ def _row(row: selectors.SeriesRow) -> dict:
 class IndexListView(APIView):
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses=SeriesSerializer(many=True), operation_id="indices_list")
+    @extend_schema(
+        responses=inline_serializer(
+            "IndexList", {"count": serializers.IntegerField(), "results": SeriesSerializer(many=True)}
+        ),
+        operation_id="indices_list",
+    )
     def get(self, request):
         rows = selectors.indices_overview(
             scope=request.query_params.get("scope") or None,

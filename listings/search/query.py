@@ -301,7 +301,8 @@ class _Reader:
             return ""
         if isinstance(value, bool):
             return "true" if value else "false"
-        return str(value).strip()
+        # A NUL byte can match nothing and PostgreSQL refuses it in any text parameter (a 500).
+        return str(value).replace("\x00", "").strip()
 
 
 def _int(raw: str) -> int | None:

@@ -318,7 +318,15 @@ class MeView(APIView):
             "Me",
             {
                 "user": UserSerializer(),
-                "memberships": MembershipSerializer(many=True),
+                "memberships": inline_serializer(
+                    "MeMembership",
+                    {
+                        "organisation": serializers.IntegerField(),
+                        "role": serializers.ChoiceField(choices=MemberRole.choices),
+                        "role_label": serializers.CharField(),
+                    },
+                    many=True,
+                ),
                 "organisations": OrganisationPrivateSerializer(many=True),
                 "government_office": serializers.DictField(allow_null=True),
                 "invitations": InvitationSerializer(many=True),

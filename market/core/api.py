@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market.core import selectors as core_selectors
-from market.core.drf import DomainError, Pagination, exception_handler  # noqa: F401  (re-exported)
+from market.core.drf import DomainError, Pagination, exception_handler, paginated  # noqa: F401  (re-exported)
 from market.core.models import Notification, Region, RegionLevel
 from market.core.notify import notifications_mark_read, notifications_of, notifications_unread_counts
 
@@ -207,7 +207,12 @@ class NotificationListView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses=NotificationSerializer(many=True), operation_id="notifications_list")
+    @extend_schema(
+        responses=paginated(
+            NotificationSerializer, "PaginatedNotificationList", unread=serializers.IntegerField()
+        ),
+        operation_id="notifications_list",
+    )
     def get(self, request):
         qs = notifications_of(request.user)
         if request.query_params.get("unread") in ("1", "true"):

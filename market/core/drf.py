@@ -4,8 +4,11 @@ Every error is JSON: ``{"code": ..., "message": ..., "fields": {name: [{"code", 
 Kept apart from api.py because DRF's generic views read ``DEFAULT_PAGINATION_CLASS`` at import time.
 """
 
+import logging
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, status
@@ -13,10 +16,30 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from market.core.state import TransitionNotAllowed
 
+logger = logging.getLogger(__name__)
+
 
 class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+def paginated(serializer_class, name: str, **extra_fields):
+    """The schema of one page of ``serializer_class`` rows as ``Pagination`` answers it, for the
+    views that paginate by hand (drf-spectacular only sees the pagination of generic views)."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+            **extra_fields,
+        },
+    )
 
 
 class DomainError(exceptions.APIException):
@@ -98,6 +121,13 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(_("未找到。"))
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, DataError):
+        # The database refused a value the request carried (a NUL character, a number out of its
+        # column's range): the client's mistake, told as one, never a 500.
+        logger.warning("database refused a request value: %s", exc)
+        exc = DomainError(
+            _("提交的内容含有无法保存或查询的值（例如 NUL 字符或超出范围的数字）。"), code="invalid_value"
+        )
 
     response = drf_exception_handler(exc, context)
     if response is None:

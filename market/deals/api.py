@@ -5,14 +5,14 @@ something honours ``Idempotency-Key``."""
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market.core.audit import audit_trail, client_ip
-from market.core.drf import Pagination
+from market.core.drf import Pagination, paginated
 from market.core.idempotency import idempotent
 from market.deals import selectors, services
 from market.deals.models import (
@@ -236,7 +236,7 @@ class TraceEntrySerializer(serializers.ModelSerializer):
 class DealListView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses=DealListSerializer(many=True), operation_id="deals_list")
+    @extend_schema(responses=paginated(DealListSerializer, "PaginatedDealList"), operation_id="deals_list")
     def get(self, request):
         qs = selectors.deals_visible(request.user)
         if request.query_params.get("status") in DealStatus.values:
@@ -476,7 +476,19 @@ class TraceView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses=TraceEntrySerializer(many=True), operation_id="trace_retrieve")
+    @extend_schema(
+        responses=inline_serializer(
+            "TraceChain",
+            {
+                "code": serializers.CharField(),
+                "title": serializers.CharField(),
+                "verified": serializers.BooleanField(),
+                "first_broken": serializers.IntegerField(allow_null=True),
+                "entries": TraceEntrySerializer(many=True),
+            },
+        ),
+        operation_id="trace_retrieve",
+    )
     def get(self, request, code):
         chain = selectors.trace_chain_by_code(code)
         if chain is None:

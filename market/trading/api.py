@@ -12,7 +12,7 @@ from listings.selectors import lot_visible_get
 from market.accounts.api import acting_organisation
 from market.accounts.selectors import membership_acting, memberships_of
 from market.core.audit import client_ip
-from market.core.drf import Pagination
+from market.core.drf import Pagination, paginated
 from market.core.idempotency import idempotent
 from market.trading import selectors, services
 from market.trading.models import Award, Deposit, LotOffer
@@ -216,7 +216,7 @@ class StateView(APIView):
 class BidListView(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
-    @extend_schema(responses=BidSerializer(many=True), operation_id="lots_bids_list")
+    @extend_schema(responses=paginated(BidSerializer, "PaginatedBidList"), operation_id="lots_bids_list")
     def get(self, request, pk):
         lot = _lot(request, pk)
         sale = selectors.sale_current(lot.pk)
@@ -275,7 +275,9 @@ class OfferListView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses=LotOfferSerializer(many=True), operation_id="offers_list")
+    @extend_schema(
+        responses=paginated(LotOfferSerializer, "PaginatedLotOfferList"), operation_id="offers_list"
+    )
     def get(self, request):
         org_ids = list(memberships_of(request.user).values_list("organisation_id", flat=True))
         from django.db.models import Q
@@ -344,7 +346,9 @@ class WantedOfferAcceptView(APIView):
 class DepositListView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses=DepositSerializer(many=True), operation_id="deposits_list")
+    @extend_schema(
+        responses=paginated(DepositSerializer, "PaginatedDepositList"), operation_id="deposits_list"
+    )
     def get(self, request):
         if request.user.is_operator:
             qs = Deposit.objects.select_related("sale")
@@ -403,7 +407,7 @@ class DepositConfirmView(APIView):
 class AwardListView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses=AwardSerializer(many=True), operation_id="awards_list")
+    @extend_schema(responses=paginated(AwardSerializer, "PaginatedAwardList"), operation_id="awards_list")
     def get(self, request):
         if request.user.is_operator:
             qs = Award.objects.select_related("lot", "buyer", "seller", "category")
