@@ -11,6 +11,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.factories import make_member, make_organisation, make_user
+from tests.processes import stop as worker_stop
 
 # Benchmarks run only through `make bench` (MARKET_BENCH=1), never in the test suite; the dependency
 # audit only through `make audit` (MARKET_AUDIT=1): it needs PyPI's per-release JSON, which this
@@ -134,16 +135,6 @@ def worker_start(
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def worker_stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

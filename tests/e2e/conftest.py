@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import pytest
 from django.conf import settings
 
 from tests.conftest import worker_start, worker_stop
+from tests.processes import free_port, redis_forget, tail
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "test-results" / "e2e"
@@ -118,19 +118,6 @@ def _db_exists(db: dict) -> bool:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 @dataclass
 class Server:
     base: str
@@ -152,7 +139,7 @@ class Server:
         """Why the server or the worker is gone, or None."""
         for what, proc, log in (("server", self.proc, self.log), ("worker", self.worker, self.worker_log)):
             if proc.poll() is not None:
-                return f"the e2e {what} exited ({proc.returncode}):\n{_tail(log)}"
+                return f"the e2e {what} exited ({proc.returncode}):\n{tail(log)}"
         return None
 
 
@@ -244,7 +231,7 @@ class Preparation:
         if not self.keep:
             _db_admin(self.db, f'DROP DATABASE IF EXISTS "{self.db["name"]}" WITH (FORCE)')
             shutil.rmtree(self.var, ignore_errors=True)
-        _redis_forget(self.prefix)
+        redis_forget(self.prefix)
 
 
 _preparation: Preparation | None = None
@@ -286,7 +273,7 @@ def e2e_server(request):
         env, var = prep.env, prep.var
         logs.append(open(var / "worker.log", "w"))  # noqa: SIM115 - closed at the end of the session
         worker = worker_start("e2e", env=env, beat=True, log=logs[-1])
-        port = _free_port()
+        port = free_port()
         logs.append(open(var / "serve.log", "w"))  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)],
@@ -300,7 +287,7 @@ def e2e_server(request):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the e2e server did not start:\n{_tail(var / 'serve.log')}", pytrace=False)
+                    pytest.fail(f"the e2e server did not start:\n{tail(var / 'serve.log')}", pytrace=False)
                 time.sleep(0.3)
         _say(
             request.config,
@@ -322,15 +309,6 @@ def e2e_server(request):
         for log in logs:
             log.close()
         prep.cleanup()
-
-
-def _redis_forget(prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for i in range(0, len(keys), 500):
-        client.delete(*keys[i : i + 500])
 
 
 # --- the browser ----------------------------------------------------------------------------------
@@ -587,6 +565,6 @@ def pytest_runtest_makereport(item, call):
                 except Exception as exc:  # the report matters more than the picture
                     log.failed.append(f"(no failure screenshot: {exc})")
         report.sections.append(("browser", j.report()))
-        report.sections.append(("e2e server log (tail)", _tail(j.server.log)))
-        report.sections.append(("e2e worker log (tail)", _tail(j.server.worker_log)))
+        report.sections.append(("e2e server log (tail)", tail(j.server.log)))
+        report.sections.append(("e2e worker log (tail)", tail(j.server.worker_log)))
     return report

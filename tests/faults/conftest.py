@@ -16,7 +16,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,31 +30,9 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from tests.processes import free_port, tail, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def wait_for(condition, message: str, timeout: float = 60, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(message, pytrace=False)
-        time.sleep(every)
 
 
 # --- services of the test's own ------------------------------------------------------------------
@@ -194,16 +171,6 @@ def market_env(
     }
 
 
-def test_database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-test_database_url.__test__ = False  # a helper, not a test
-
-
 @dataclass
 class Gunicorn:
     """``gunicorn market.wsgi`` with several worker processes; the master respawns a killed one."""
@@ -288,33 +255,19 @@ def gunicorn_factory(scratch):
             server.stop()
 
 
-def run_manage(env: dict, *args: str, timeout: int = 600) -> str:
+def run_python(env: dict, *args: str, timeout: int = 600) -> str:
+    """Run ``python *args`` in the market's environment; its output, or the test fails."""
     result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
     if result.returncode != 0:
-        pytest.fail(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        pytest.fail(f"{' '.join(args[:3])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     return result.stdout
 
 
-def run_module(env: dict, module: str, *args: str, timeout: int = 300) -> dict:
-    """Run ``python -m module`` in the market's environment; its last line of output is JSON."""
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"{module} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def run_module(env: dict, module: str, *args: str) -> dict:
+    """Run ``python -m module``; its last line of output is JSON."""
+    return json.loads(run_python(env, "-m", module, *args).strip().splitlines()[-1])
 
 
 # --- a client that keeps a log of what it was told -----------------------------------------------

@@ -7,8 +7,9 @@ import sys
 import django
 
 
-def main(buyers: int, lots: int) -> dict:
-    django.setup()
+def market_floor(buyers: int, lots: int) -> dict:
+    """A steel mill's ``lots`` lots on auction and ``buyers`` recyclers with API tokens, committed:
+    ``{"lots": [lot ids], "bidders": [[organisation id, token], ...]}``."""
     from rest_framework.authtoken.models import Token
 
     from tests.trading.conftest import Floor, make_party, published_lot
@@ -26,4 +27,5 @@ def main(buyers: int, lots: int) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]), int(sys.argv[2]))))
+    django.setup()
+    print(json.dumps(market_floor(int(sys.argv[1]), int(sys.argv[2]))))

@@ -23,8 +23,8 @@ from tests.faults.conftest import (
     call,
     market_env,
     post_until_answered,
-    run_manage,
     run_module,
+    run_python,
 )
 
 DB = "market_faults"
@@ -48,7 +48,7 @@ def test_postgres_stopped_and_started_loses_nothing_acknowledged_and_answers_503
 ):
     private_postgres.create_database(DB)
     env = market_env(database_url=private_postgres.url(DB), DB_CONN_MAX_AGE="600")
-    run_manage(env, "migrate", "--noinput", "-v", "0")
+    run_python(env, "manage.py", "migrate", "--noinput", "-v", "0")
     seeded = run_module(env, "tests.faults.seed", "24", "4")
     server = gunicorn_factory(env, workers=2, threads=4)
 

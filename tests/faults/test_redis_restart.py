@@ -25,18 +25,8 @@ from websockets.sync.client import connect
 
 from market.trading.models import Award, Sale, SaleStatus
 from tests.conftest import worker_start, worker_stop
-from tests.faults.conftest import (
-    PLACED_BIDS_SQL,
-    ROOT,
-    ClientLog,
-    call,
-    free_port,
-    market_env,
-    post_until_answered,
-    tail,
-    test_database_url,
-    wait_for,
-)
+from tests.faults.conftest import PLACED_BIDS_SQL, ROOT, ClientLog, call, market_env, post_until_answered
+from tests.processes import db_url, free_port, tail, wait_for
 from tests.trading.conftest import Floor, make_due, make_party, published_lot
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -106,7 +96,7 @@ def test_redis_restarted_under_load_loses_no_bid_and_live_updates_catch_up(priva
     lot = floor.lot
     connections.close_all()
 
-    env = market_env(database_url=test_database_url(), redis_url=private_redis.url, TRADING_SWEEP_S="2")
+    env = market_env(database_url=db_url(), redis_url=private_redis.url, TRADING_SWEEP_S="2")
     with open(scratch / "worker.log", "w") as worker_log, open(scratch / "serve.log", "w") as serve_log:
         worker = worker_start("redis-restart", env=env, beat=True, log=worker_log)
         port = free_port()

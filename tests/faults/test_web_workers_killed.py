@@ -17,18 +17,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, connections
-from rest_framework.authtoken.models import Token
 
+from listings.models import Lot
 from market.trading.models import Bid, BidKind
-from tests.faults.conftest import (
-    PLACED_BIDS_SQL,
-    ClientLog,
-    call,
-    market_env,
-    post_until_answered,
-    test_database_url,
-)
-from tests.trading.conftest import Floor, make_party, published_lot
+from tests.faults.conftest import PLACED_BIDS_SQL, ClientLog, call, market_env, post_until_answered
+from tests.faults.seed import market_floor
+from tests.processes import db_url
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -38,16 +32,12 @@ LOTS = 8
 
 
 def test_a_bid_storm_survives_web_workers_killed_with_sigkill(gunicorn_factory):
-    seller = make_party(role="generator", region="130203", name="唐山钢铁集团有限公司")
-    buyers = [make_party(name=f"风暴回收{i}号有限公司") for i in range(BIDDERS)]
-    floor = Floor(seller=seller, buyers=buyers, lot=published_lot(seller.org))
-    lots = [floor.lot] + [published_lot(seller.org, title=f"唐山重废 {i} 号") for i in range(1, LOTS)]
-    for lot in lots:
-        floor.sale(lot=lot, start_price="2000", increment_amount="5")
-    tokens = [(p.org.pk, Token.objects.create(user=p.user).key) for p in buyers]
+    seeded = market_floor(BIDDERS, LOTS)
+    lots = list(Lot.objects.filter(pk__in=seeded["lots"]))
+    tokens = [tuple(bidder) for bidder in seeded["bidders"]]
     connections.close_all()  # the servers and the test share the database
 
-    server = gunicorn_factory(market_env(database_url=test_database_url()), workers=3, threads=6)
+    server = gunicorn_factory(market_env(database_url=db_url()), workers=3, threads=6)
     log = ClientLog()
     stop = threading.Event()
     sent = Counter()

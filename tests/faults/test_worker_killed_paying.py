@@ -12,26 +12,17 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from market.deals import services
 from market.deals.models import Deal, DealStatus, LedgerEntry, LedgerKind, StripeEvent
 from tests.conftest import worker_start, worker_stop
 from tests.deals.test_stripe_payments import SECRET, awarded_deal, fake_stripe, webhook  # noqa: F401
 from tests.fake_stripe import stripe_event
-from tests.faults.conftest import wait_for
+from tests.processes import wait_for, waiting_for_lock
 from tests.trading.conftest import Floor, make_party, published_lot
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-def _waiting_for_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE NOT l.granted AND a.datname = current_database()"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def test_a_worker_killed_while_applying_a_payment_leaves_it_applied_once(fake_stripe, client, monkeypatch):  # noqa: F811
@@ -58,7 +49,7 @@ def test_a_worker_killed_while_applying_a_payment_leaves_it_applied_once(fake_st
             response = _deliver_outside(client, event)
             assert response.status_code == 200
             wait_for(
-                lambda: _waiting_for_lock() or doomed.poll() is not None,
+                lambda: waiting_for_lock() or doomed.poll() is not None,
                 "the worker never reached the payment",
                 timeout=60,
                 every=0.1,

@@ -14,13 +14,14 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from rest_framework.authtoken.models import Token
 
 from market.trading import services
 from market.trading.models import Award, Bid, BidKind, Sale, SaleStatus
 from market.trading.tasks import sale_close_task, sales_close_sweep
 from tests.conftest import worker_start, worker_stop
+from tests.processes import waiting_for_lock
 from tests.trading.conftest import Floor, make_due, make_party, published_lot
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -196,16 +197,6 @@ def test_two_closes_at_once_make_one_award(tx_floor):
     assert Award.objects.filter(sale=sale).count() == 1
 
 
-def _waiting_for_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE NOT l.granted AND a.datname = current_database()"
-        )
-        return cursor.fetchone()[0] > 0
-
-
-@pytest.mark.faults
 def test_a_worker_killed_in_the_middle_of_a_close_leaves_one_award(tx_floor):
     a, b = tx_floor.buyers[:2]
     sale = tx_floor.sale()
@@ -220,7 +211,7 @@ def test_a_worker_killed_in_the_middle_of_a_close_leaves_one_award(tx_floor):
             Sale.objects.select_for_update().get(pk=sale.pk)
             sale_close_task.delay(sale_id=sale.pk)
             deadline = time.monotonic() + 60
-            while not _waiting_for_lock():
+            while not waiting_for_lock():
                 assert time.monotonic() < deadline, "the worker never reached the close"
                 assert first.poll() is None, first.stdout.read()
                 time.sleep(0.1)
