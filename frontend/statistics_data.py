@@ -113,6 +113,15 @@ class Catalogue:
     def tree_choices(self, blank_label) -> list[tuple[str, str]]:
         return [("", blank_label)] + [(c.code, "\u3000" * c.depth + category_name(c)) for c in self.ordered]
 
+    def branch(self, code: str) -> list[str]:
+        """``code`` and the codes of every category below it."""
+        out, stack = [], [code]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(c.code for c in self.children.get(node, ()))
+        return out
+
     def hw_label(self, hw_code: str) -> str:
         """The HW class of the national list as the catalogue names it (``hazardous.hw31``: 含铅废物),
         else the shallowest category carrying the code."""
@@ -535,17 +544,13 @@ def dashboard_build(
 
     # Price indices: the province's own series (of the chosen category's branch) and the national
     # composites.
+    # Only those series are read (the overview of every series of every province was the page's
+    # slowest part); the category's branch is the category and its descendants.
     province = region.code[:2] + "0000"
-    indices = [
-        row
-        for row in index_selectors.indices_overview()
-        if (
-            row.series.scope == "province"
-            and row.series.province_id == province
-            and (code is None or (row.series.category_id or "").startswith(code))
-        )
-        or (row.series.kind == "composite" and row.series.scope == "national")
-    ]
+    own = Q(scope="province", province_id=province)
+    if code is not None:
+        own &= Q(category_id__in=catalogue.branch(code))
+    indices = index_selectors.indices_overview(where=own | Q(kind="composite", scope="national"))
 
     manifests = manifest_flows(region, first, today, code, catalogue)
     months = _months(first, today)

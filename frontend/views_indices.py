@@ -13,17 +13,24 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language, gettext_lazy
+from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from frontend.forms_indices import IndexCorrectionForm
 from listings.models import Category
+from market.core.audit import client_ip
 from pricing import index_selectors as selectors
-from pricing.index_models import IndexSeries, IndexValue, SeriesKind, SeriesScope
+from pricing import indices as pricing_indices
+from pricing import methodology
+from pricing.index_models import IndexCorrection, IndexSeries, IndexValue, SeriesKind, SeriesScope
 
 VALUES_PER_PAGE = 60
 TICKER_LIMIT = 16
@@ -439,8 +446,76 @@ def index_value(request, code, day):
         "earlier": earlier,
         "later": later,
         "first_differs": value.first_level is not None and value.first_level != value.level,
+        "can_correct": named and value.published_at is not None,
     }
     return render(request, "frontend/indices/value.html", context)
+
+
+# --- an operator's correction of a published day ------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def index_correct(request, code, day):
+    """Operators only (others: 404, as the API answers): recompute the published day through
+    ``pricing.indices.index_correct``; every value of that day that moves by the threshold within
+    the window is corrected with a public notice, shown on the index's page afterwards."""
+    if not getattr(request.user, "is_operator", False):
+        raise Http404
+    series = _series_or_404(code)
+    value = selectors.series_values(series).filter(day=_day(day)).first()
+    if value is None:
+        raise Http404
+    p = pricing_indices.params()
+    published_on = timezone.localdate(value.published_at) if value.published_at else None
+    deadline = methodology.correction_deadline(published_on, p) if published_on else None
+    today = timezone.localdate()
+    form = IndexCorrectionForm(
+        request.POST or None, published=published_on is not None, deadline=deadline, today=today
+    )
+    if request.method == "POST" and form.is_valid():
+        started = timezone.now()
+        corrections = pricing_indices.index_correct(
+            day=value.day,
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+            today=today,
+            ip=client_ip(request),
+        )
+        day_text = value.day.isoformat()
+        if corrections:
+            ours = any(c.value.series_id == series.pk for c in corrections)
+            # The service returns the elementary series' corrections; the composites' follow them.
+            n = IndexCorrection.objects.filter(value__day=value.day, created_at__gte=started).count()
+            text = ngettext(
+                "已发布 %(day)s 的 %(n)d 条更正公告。",
+                "已发布 %(day)s 的 %(n)d 条更正公告。",
+                n,
+            ) % {"day": day_text, "n": n}
+            if not ours:
+                text += " " + _("本指数的变动未达到更正阈值，保持原值。")
+            messages.success(request, text)
+        else:
+            messages.info(
+                request,
+                _("已按现有成交重新计算 %(day)s：没有指数变动达到更正阈值，未发布更正。") % {"day": day_text},
+            )
+        return redirect("frontend:index_detail", series.code)
+    context = {
+        "series": series,
+        "name": series_name(series),
+        "value": value,
+        "composite": series.kind == SeriesKind.COMPOSITE,
+        "form": form,
+        "published_on": published_on,
+        "deadline": deadline,
+        "too_late": deadline is not None and today > deadline,
+        "threshold": _percent(p.correction_threshold),
+        "correction_days": p.correction_days,
+        "first_differs": value.first_level is not None and value.first_level != value.level,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "frontend/indices/correct.html", context, status=status)
 
 
 # --- the methodology ----------------------------------------------------------------------------
@@ -485,4 +560,4 @@ def ticker_rows() -> list[Row]:
     return (composites + main)[:TICKER_LIMIT]
 
 
-__all__ = ["index_detail", "index_list", "index_methodology", "index_value", "ticker_rows"]
+__all__ = ["index_correct", "index_detail", "index_list", "index_methodology", "index_value", "ticker_rows"]

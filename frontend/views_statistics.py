@@ -241,6 +241,7 @@ def _dashboard_resolve(request) -> dict:
     office = None
     if officer is not None and not operator:
         office = GovernmentOffice.objects.select_related("jurisdiction").get(pk=officer.office_id)
+        officer.office = office  # the header's office tag reads it again: no second query
         jurisdiction = office.jurisdiction
         code = code or jurisdiction.code
     elif not code:

@@ -23,6 +23,7 @@ from listings import services
 from listings.models import Category, Lot, LotMedia, SavedSearch, Unit, WantedListing, WantedOffer
 from listings.specs import schema_check
 from market.accounts.admin import AuditTrailMixin
+from market.core.admin import SiteLinkMixin
 from market.core.audit import client_ip
 from market.core.hazardous import HW_CLASSES
 from market.core.state import TransitionNotAllowed
@@ -235,7 +236,7 @@ def _lot_decide(modeladmin, request, queryset, decide) -> int:
 
 
 @admin.register(Lot)
-class LotAdmin(AuditTrailMixin, admin.ModelAdmin):
+class LotAdmin(SiteLinkMixin, AuditTrailMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "title",
@@ -247,6 +248,7 @@ class LotAdmin(AuditTrailMixin, admin.ModelAdmin):
         "hazardous",
         "trade_mode",
         "published_at",
+        "site_link",
     ]
     list_filter = ["status", "hazardous", "trade_mode", "packaging"]
     search_fields = ["title", "seller__legal_name", "seller__short_name", "seller__uscc"]

@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from market.accounts.models import Organisation
@@ -177,6 +178,11 @@ class Lot(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        """Its page in the market (the admin's "view on site"). A URL name, not an import: the
+        frontend stays on top of the apps."""
+        return reverse("frontend:lot", args=[self.pk])
 
     @property
     def quantity_tonnes(self):

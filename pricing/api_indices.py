@@ -10,6 +10,7 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from market.core.audit import client_ip
 from market.core.drf import DomainError
 from pricing import index_selectors as selectors
 from pricing import indices
@@ -143,7 +144,10 @@ class IndexCorrectView(APIView):
         data = CorrectionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         corrections = indices.index_correct(
-            day=_day(day, "date"), reason=data.validated_data["reason"], actor=request.user
+            day=_day(day, "date"),
+            reason=data.validated_data["reason"],
+            actor=request.user,
+            ip=client_ip(request),
         )
         return Response(
             {

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -44,10 +44,15 @@ def series_published() -> QuerySet[IndexSeries]:
     )
 
 
+# What a list of values never shows (the audit lists and parameters): not read for the overview.
+OVERVIEW_DEFERRED = ("used", "unused", "review", "contributions", "params")
+
+
 def indices_overview(
-    *, scope: str | None = None, kind: str | None = None, category: str | None = None
+    *, scope: str | None = None, kind: str | None = None, category: str | None = None, where: Q | None = None
 ) -> list[SeriesRow]:
-    """Every published series with its last value and the one before (two queries in all)."""
+    """Every published series with its last value and the one before (two queries in all).
+    ``where``: a further condition on the series (a page that shows a few reads only those)."""
     qs = series_published()
     if scope:
         qs = qs.filter(scope=scope)
@@ -55,11 +60,15 @@ def indices_overview(
         qs = qs.filter(kind=kind)
     if category:
         qs = qs.filter(category__code__startswith=category)
+    if where is not None:
+        qs = qs.filter(where)
     latest = IndexValue.objects.filter(series=OuterRef("pk"), published_at__isnull=False).order_by("-day")
     series = list(
         qs.annotate(last_id=Subquery(latest.values("pk")[:1]), prev_id=Subquery(latest.values("pk")[1:2]))
     )
-    values = IndexValue.objects.in_bulk([i for s in series for i in (s.last_id, s.prev_id) if i])
+    values = IndexValue.objects.defer(*OVERVIEW_DEFERRED).in_bulk(
+        [i for s in series for i in (s.last_id, s.prev_id) if i]
+    )
     rows = [SeriesRow(s, values.get(s.last_id), values.get(s.prev_id)) for s in series]
     rows.sort(key=lambda r: (r.series.kind != SeriesKind.COMPOSITE, r.series.sort_order, r.series.code))
     return rows

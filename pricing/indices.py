@@ -742,10 +742,13 @@ def indices_rebuild(start: date, end: date, *, progress=None, timings: dict | No
     return rebuild(start, end, progress=progress, timings=timings)
 
 
-def index_correct(*, day: date, reason: str, actor=None, today: date | None = None) -> list[IndexCorrection]:
+def index_correct(
+    *, day: date, reason: str, actor=None, today: date | None = None, ip: str | None = None
+) -> list[IndexCorrection]:
     """Recompute a published day (an input error fixed, a trade voided later): each value that moves
     by at least 0.1 % within 5 business days of publication is corrected with a notice; the
-    as-first-published value stays beside it; composites of the day follow."""
+    as-first-published value stays beside it; composites of the day follow. Each corrected value is
+    written to the audit log (who, from where, why, the level before and after)."""
     p = params()
     today = today or timezone.localdate()
     cells = sorted(_cells_of_day(day, p, ensure=False), key=lambda sc: (sc[0].sort_order, sc[0].code))
@@ -797,8 +800,20 @@ def index_correct(*, day: date, reason: str, actor=None, today: date | None = No
                         new_level=v.level,
                         reason=reason,
                     )
+                    _correction_audit(actor, v, old.level, v.level, reason, ip)
                 v.save()
+        for c in corrections:
+            _correction_audit(actor, c.value, c.old_level, c.new_level, reason, ip)
     return corrections
+
+
+def _correction_audit(actor, value: IndexValue, old_level, new_level, reason: str, ip) -> None:
+    from market.core.audit import audit_record
+
+    audit_record(
+        actor=actor, action="index.correct", target=value, from_state=str(old_level), to_state=str(new_level),
+        reason=reason, ip=ip, data={"series": value.series.code, "day": value.day.isoformat()},
+    )  # fmt: skip
 
 
 # --- intraday -------------------------------------------------------------------------------

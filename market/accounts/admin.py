@@ -22,6 +22,7 @@ from market.accounts.models import (
     Organisation,
     User,
 )
+from market.core.admin import SiteLinkMixin
 from market.core.audit import audit_trail, client_ip
 from market.core.state import TransitionNotAllowed
 
@@ -144,8 +145,8 @@ class LicenceInline(admin.TabularInline):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(AuditTrailMixin, admin.ModelAdmin):
-    list_display = ["legal_name", "uscc", "region", "role", "status", "created_at"]
+class OrganisationAdmin(SiteLinkMixin, AuditTrailMixin, admin.ModelAdmin):
+    list_display = ["legal_name", "uscc", "region", "role", "status", "created_at", "site_link"]
     list_filter = ["status", "role"]
     search_fields = ["legal_name", "short_name", "uscc", "contact_name", "contact_phone"]
     autocomplete_fields = ["region"]

@@ -9,6 +9,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -137,6 +138,11 @@ class Organisation(models.Model):
 
     def __str__(self):
         return self.legal_name
+
+    def get_absolute_url(self) -> str:
+        """Its page in the market (the admin's "view on site"). A URL name, not an import: the
+        frontend stays on top of the apps."""
+        return reverse("frontend:organisation", args=[self.pk])
 
     @property
     def display_name(self) -> str:

@@ -2,9 +2,19 @@
 migrations), economic zones, and the append-only audit log (read-only)."""
 
 from django.contrib import admin
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from market.core.models import AuditEntry, EconomicZone, Region, RegionDataset
+
+
+class SiteLinkMixin:
+    """A changelist column linking each row to its page in the market (``get_absolute_url``),
+    beside the change form's "view on site" button Django adds for such models."""
+
+    @admin.display(description=_("市场页面"))
+    def site_link(self, obj) -> str:
+        return format_html('<a href="{}" class="site-link">{}</a>', obj.get_absolute_url(), _("在市场中查看"))
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from market.core.admin import SiteLinkMixin
 from market.core.drf import DomainError
 from market.core.state import TransitionNotAllowed
 from market.deals import services
@@ -71,7 +72,7 @@ class WeighingInline(ReadOnlyInline):
 
 
 @admin.register(Deal)
-class DealAdmin(ReadOnlyAdmin):
+class DealAdmin(SiteLinkMixin, ReadOnlyAdmin):
     list_display = [
         "number",
         "title",
@@ -82,6 +83,7 @@ class DealAdmin(ReadOnlyAdmin):
         "final_amount",
         "pay_by",
         "created_at",
+        "site_link",
     ]
     list_filter = ["status", "hazardous"]
     search_fields = ["number", "title", "seller__legal_name", "buyer__legal_name"]

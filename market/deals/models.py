@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from market.accounts.models import Organisation
@@ -119,6 +120,11 @@ class Deal(models.Model):
 
     def __str__(self):
         return f"{self.number} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        """Its page in the market (the admin's "view on site"). A URL name, not an import: the
+        frontend stays on top of the apps."""
+        return reverse("frontend:deal", args=[self.pk])
 
     @property
     def amount_due_total(self) -> Decimal:

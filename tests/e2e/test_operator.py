@@ -153,8 +153,8 @@ def test_an_operator_verifies_an_organisation_and_settles_a_weight_dispute(journ
 
 def test_an_operator_publishes_an_index_correction(journey):
     """A trade behind a published value was found wrong and voided (the probe's set-up: no page
-    voids an imported trade); the operator recomputes the day through the API's browsable page (the
-    only page for it), and the index page publishes the correction beside the first value."""
+    voids an imported trade); the operator opens the value's page, follows "发布更正", gives the
+    reason, confirms and publishes; the index page then shows the correction beside the first value."""
     correction = journey.server.facts["correction"]
     assert correction, journey.server.facts
     day, code, name = correction["day"], correction["series"], correction["name"]
@@ -171,21 +171,42 @@ def test_an_operator_publishes_an_index_correction(journey):
     before = notices.count()
     journey.shot(visitor, "index-before-correction")
 
+    # A visitor's value page offers no correction; the operator's does.
+    visitor.goto(f"/indices/{code}/{day}/")
+    expect(visitor.get_by_role("link", name="发布更正")).to_have_count(0)
     operator = journey.page("operator@demo.market")
-    journey.expect_console_error(
-        rf"status of 405 .*?/api/v1/indices/corrections/{day}/",
-        "the browsable API answers the GET that opens it with 405 (the endpoint takes POST) and shows its form",
-    )
-    operator.goto(f"/api/v1/indices/corrections/{day}/")
-    expect(operator.get_by_role("heading", name="Index Correct")).to_be_visible()
-    reason = "一笔成交单价录入有误，已撤销；按规范重新计算当日指数。"
-    operator.locator("textarea[name=_content]").fill(f'{{"reason": "{reason}"}}')
-    operator.get_by_role("button", name="POST").click()
-    expect(operator.locator(".response-info")).to_contain_text("HTTP 200 OK")
-    expect(operator.locator(".response-info")).to_contain_text('"new_level"')  # values moved
-    journey.shot(operator, "api-correction-posted")
+    operator.goto(f"/indices/{code}/")
+    operator.locator("table.index-values tbody tr").filter(has_text=day).get_by_role(
+        "link", name="成交明细"
+    ).click()
+    expect(operator).to_have_url(re.compile(rf"/indices/{re.escape(code)}/{day}/$"))
+    operator.get_by_role("link", name="发布更正").click()
+    expect(operator.get_by_role("heading", level=1)).to_have_text(f"发布更正：{day}")
+    expect(operator.locator("main")).to_contain_text(published)  # the value as it stands
+    expect(operator.locator("main")).to_contain_text("更正期限")
 
-    visitor.reload()
+    # Without a reason or the confirmation, nothing is published.
+    journey.expect_console_error(
+        rf"status of 400 .*?/indices/{re.escape(code)}/{day}/correct/", "a form with errors answers 400"
+    )
+    form = operator.locator("#correction-form")
+    form.get_by_role("button", name="发布更正").click()
+    expect(form.get_by_role("alert")).to_contain_text("提交的内容有误")
+    expect(form).to_contain_text("请填写更正原因")
+    expect(form).to_contain_text("请勾选确认后再发布更正")
+    journey.shot(operator, "correction-form-errors")
+
+    reason = "一笔成交单价录入有误，已撤销；按规范重新计算当日指数。"
+    form.get_by_label("更正原因").fill(reason)
+    form.get_by_label(re.compile("我已核对")).check()
+    journey.shot(operator, "correction-form-filled")
+    form.get_by_role("button", name="发布更正").click()
+    expect(operator).to_have_url(re.compile(rf"/indices/{re.escape(code)}/$"))
+    expect(operator.locator(".messages [role=status]").first).to_contain_text(f"已发布 {day} 的")
+    expect(operator.get_by_role("heading", name="更正公告")).to_be_visible()
+    journey.shot(operator, "correction-published")
+
+    visitor.goto(f"/indices/{code}/")
     expect(visitor.get_by_role("heading", name="更正公告")).to_be_visible()
     expect(notices).to_have_count(before + 1)
     notice = notices.filter(has_text=f"由 {published} 更正为")
