@@ -147,7 +147,7 @@ def _lot_clean(lot: Lot) -> None:
 def _after_commit_index(lot_id: int) -> None:
     from listings.tasks import lot_index
 
-    transaction.on_commit(lambda: lot_index.delay(lot_id=lot_id))
+    transaction.on_commit(lambda: lot_index.delay(lot_id=lot_id), robust=True)
 
 
 # --- lots -----------------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def _announce_published(lot: Lot) -> None:
     from listings.tasks import saved_searches_alert
 
     _after_commit_index(lot.pk)
-    transaction.on_commit(lambda: saved_searches_alert.delay(lot_id=lot.pk))
+    transaction.on_commit(lambda: saved_searches_alert.delay(lot_id=lot.pk), robust=True)
 
 
 def lot_publish(*, actor, lot: Lot, ip=None) -> Lot:
@@ -517,7 +517,7 @@ def lot_media_remove(*, actor, media: LotMedia, ip=None) -> None:
         files = [media.file.name, media.thumbnail.name]
         media.delete()
         storage = media.file.storage
-        transaction.on_commit(lambda: [storage.delete(name) for name in files if name])
+        transaction.on_commit(lambda: [storage.delete(name) for name in files if name], robust=True)
 
 
 # --- wanted listings and offers -------------------------------------------------------------

@@ -350,7 +350,7 @@ def trade_record(
         errors.raise_any()
         raise
     if created:
-        transaction.on_commit(lambda: _after_trade_change(fact))
+        transaction.on_commit(lambda: _after_trade_change(fact), robust=True)
         return fact
     fact = TradeFact.objects.get(trade_id=trade_id)
     differing = sorted(name for name, value in values.items() if getattr(fact, name) != value)
@@ -383,7 +383,7 @@ def trade_void(*, trade_id: str, reason: str) -> TradeFact | None:
         audit_record(
             actor=None, action="trade.void", target=fact, reason=reason, data={"trade_id": fact.trade_id}
         )
-        transaction.on_commit(lambda: _after_trade_change(fact))
+        transaction.on_commit(lambda: _after_trade_change(fact), robust=True)
     return fact
 
 

@@ -82,7 +82,7 @@ def lots_changed(using: str | None = None, *, prices_only: bool = False) -> None
         _generation_bump(key)  # committed already: once is enough
         return
     _generation_bump(key)
-    transaction.on_commit(lambda: _generation_bump(key), using=using)
+    transaction.on_commit(lambda: _generation_bump(key), using=using, robust=True)
 
 
 def lot_saved_or_deleted(sender, instance=None, using=None, **kwargs) -> None:

@@ -370,7 +370,7 @@ def member_invite(*, actor, organisation: Organisation, email: str, role: str, i
             ip=ip,
             data={"email": email, "role": role},
         )
-    transaction.on_commit(lambda: _invitation_email(invitation.pk))
+    transaction.on_commit(lambda: _invitation_email(invitation.pk), robust=True)
     return invitation
 
 

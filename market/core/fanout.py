@@ -183,4 +183,4 @@ def fanout_publish_on_commit(group: str, message: dict | Callable[[], dict]) -> 
             return
         fanout_publish(group, built)
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)

@@ -53,7 +53,7 @@ def notify_users(
             link = settings.SITE_URL + url if url.startswith("/") else url
             email_send.delay(user_ids=ids, subject=title, body=f"{body}\n\n{link}".strip())
 
-    transaction.on_commit(_send)
+    transaction.on_commit(_send, robust=True)
 
 
 def _insert_from(user_ids: QuerySet, **values) -> list[int]:
@@ -102,6 +102,6 @@ def notifications_mark_read(user, ids=None) -> int:
     if changed:
         unread = notifications_unread_counts([user.pk])[user.pk]
         transaction.on_commit(
-            lambda: fanout_publish(user_group(user.pk), {"type": "unread", "unread": unread})
+            lambda: fanout_publish(user_group(user.pk), {"type": "unread", "unread": unread}), robust=True
         )
     return changed

@@ -551,7 +551,7 @@ def _refund_create(
     if payment is not None and payment.method == PaymentMethod.STRIPE:
         from market.deals.tasks import refund_execute
 
-        transaction.on_commit(lambda: refund_execute.delay(refund.pk))
+        transaction.on_commit(lambda: refund_execute.delay(refund.pk), robust=True)
     return refund
 
 
@@ -616,7 +616,7 @@ def stripe_event_receive(event) -> tuple[StripeEvent, bool]:
         elif stored.object_id:
             from market.deals.tasks import stripe_event_process
 
-            transaction.on_commit(lambda: stripe_event_process.delay(stored.pk))
+            transaction.on_commit(lambda: stripe_event_process.delay(stored.pk), robust=True)
     return stored, created
 
 
@@ -1085,7 +1085,7 @@ def deal_reverse(*, actor, deal: Deal, reason: str, ip=None) -> None:
     audit_record(actor=actor, action="deal.reverse", target=deal, reason=reason, ip=ip)
     _trace(deal, "reversed")
     trade_id = f"deal:{deal.pk}"
-    transaction.on_commit(lambda: trade_void(trade_id=trade_id, reason=reason))
+    transaction.on_commit(lambda: trade_void(trade_id=trade_id, reason=reason), robust=True)
 
 
 # --- deadlines ------------------------------------------------------------------------------
@@ -1229,7 +1229,7 @@ def rating_create(*, actor, deal: Deal, score: int, comment: str = "", ip=None) 
             audit_record(actor=actor, action="rating.create", target=deal, ip=ip, data={"score": score})
     except IntegrityError:
         raise DealRefused("already_rated") from None
-    transaction.on_commit(lambda: credit_refresh(organisation_id=ratee))
+    transaction.on_commit(lambda: credit_refresh(organisation_id=ratee), robust=True)
     return rating
 
 
@@ -1237,7 +1237,7 @@ def _credit_refresh_later(deal: Deal) -> None:
     from market.deals.tasks import credit_refresh_task
 
     for org_id in (deal.buyer_id, deal.seller_id):
-        transaction.on_commit(lambda o=org_id: credit_refresh_task.delay(o))
+        transaction.on_commit(lambda o=org_id: credit_refresh_task.delay(o), robust=True)
 
 
 def credit_refresh(*, organisation_id: int) -> int:

@@ -333,7 +333,7 @@ def _after_change(sale: Sale, *, event: str = "state", bids=(), **known) -> None
         from market.trading.tasks import sale_close_schedule
 
         closes_at = sale.closes_at
-        transaction.on_commit(lambda: sale_close_schedule(sale.pk, closes_at))
+        transaction.on_commit(lambda: sale_close_schedule(sale.pk, closes_at), robust=True)
 
 
 def _lot_url(lot_id: int) -> str:
@@ -470,7 +470,9 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
             sale, event="extended" if outcome.extended else "bid", bids=rows, **_known(leader_label)
         )
         # Outbid and proxy notices are written after commit: nothing else waits on the sale's lock.
-        transaction.on_commit(lambda: _after_bid_notify(sale, outcome, bidder_org=organisation.pk))
+        transaction.on_commit(
+            lambda: _after_bid_notify(sale, outcome, bidder_org=organisation.pk), robust=True
+        )
         if outcome.extended:
             audit_record(
                 actor=None, action="sale.extend", target=sale, data={"closes_at": sale.closes_at.isoformat()}
@@ -534,7 +536,9 @@ def _lot_market_after_commit(sale: Sale) -> None:
         "bid_count": sale.bid_count,
         "sequence": sale.sequence,
     }
-    transaction.on_commit(lambda: lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **fields))
+    transaction.on_commit(
+        lambda: lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **fields), robust=True
+    )
 
 
 _UNKNOWN = object()

@@ -295,7 +295,10 @@ def call(
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return Answer(response.status, json.loads(response.read() or b"{}"), time.monotonic() - started)
     except urllib.error.HTTPError as exc:
-        raw = exc.read() or b"{}"
+        try:
+            raw = exc.read() or b"{}"
+        except (OSError, http.client.HTTPException) as cut:  # the answer's body was cut off
+            return Answer(None, {"error": repr(cut)}, time.monotonic() - started)
         try:
             parsed = json.loads(raw)
         except ValueError:

@@ -117,6 +117,12 @@ def test_redis_restarted_under_load_loses_no_bid_and_live_updates_catch_up(priva
             worker_stop(worker)
 
 
+def _errors(log) -> str:
+    """The server log without its routine lines (a refused bid is logged as a Bad Request)."""
+    lines = log.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in lines if "Bad Request" not in line)[-6000:]
+
+
 def _storm(base, port, lot, sale, spare_sale, tokens, private_redis, scratch):
     watcher = Watcher(f"ws://127.0.0.1:{port}/ws/lots/{lot.pk}/", origin=base)
     watcher.start()
@@ -163,7 +169,7 @@ def _storm(base, port, lot, sale, spare_sale, tokens, private_redis, scratch):
         f"watcher: {Counter(kind for _, kind, _ in watcher.events)} reconnects {watcher.reconnects}"
     )
     assert before > 0 and after, "bids were not accepted on both sides of the restart"
-    assert 500 not in statuses, tail(scratch / "serve.log", 80)
+    assert 500 not in statuses, _errors(scratch / "serve.log")
 
     # every accepted bid is stored, nothing else
     told = Counter(intents[key] for key in log.accepted())

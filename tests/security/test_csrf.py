@@ -36,6 +36,8 @@ POST_VIEWS = {
     # deals
     "deal_pay", "deal_slip", "deal_payment_confirm", "deal_pickup", "deal_weigh", "deal_confirm",
     "deal_dispute", "deal_resolve", "deal_manifest", "deal_manifest_confirm", "deal_rate", "deal_runner_up",
+    # price indices (operators)
+    "index_correct",
 }  # fmt: skip
 # POST forms outside frontend/urls.py that every page or the admin shows.
 OTHER_POST_URLS = ["/i18n/setlang/", "/admin/login/"]
