@@ -13,7 +13,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/market
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install frontend run serve test test-faults audit e2e browser lint format bench messages clean
+.PHONY: install frontend run serve test test-faults audit e2e browser lint format bench load messages clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,11 @@ bench: install
 	@if ls tests/bench/test_*.py >/dev/null 2>&1; then \
 	  MARKET_BENCH=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/bench -p no:cacheprovider -s --timeout=3600; \
 	else echo "no benchmarks under tests/bench/"; fi
+
+## make load: only the load test (tests/bench/test_load_mix.py): the realistic mix in locust on gunicorn,
+## daphne, Celery and beat, beside pgbench; LOAD_SECONDS (60), LOAD_USERS (50), LOAD_WORKERS (4).
+load: install
+	MARKET_BENCH=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/bench/test_load_mix.py -p no:cacheprovider -s --timeout=3600
 
 ## make messages: refresh the English catalogue from the Chinese source strings and compile it.
 messages: $(STAMP)
