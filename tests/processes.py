@@ -1,9 +1,14 @@
 """Helpers for tests that run the market's own processes (servers, workers) beside the test:
 ports, log tails, stopping, waiting, the test database's URL and a Redis prefix's clean-up."""
 
+import http.client
+import json
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -76,3 +81,45 @@ def waiting_for_lock() -> bool:
             "WHERE NOT l.granted AND a.datname = current_database()"
         )
         return cursor.fetchone()[0] > 0
+
+
+# --- an API client that never raises: every try ends in an Answer ----------------------------
+
+
+@dataclass
+class Answer:
+    status: int | None  # None: no answer (connection refused or reset)
+    body: dict
+    seconds: float
+    at: float = field(default_factory=time.monotonic)  # when it arrived
+
+
+def call(
+    base: str, path: str, token: str, body: dict | None = None, key: str | None = None, timeout=30
+) -> Answer:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method="POST" if body is not None else "GET")
+    request.add_header("Authorization", f"Token {token}")
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Idempotency-Key", key)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Answer(response.status, json.loads(response.read() or b"{}"), time.monotonic() - started)
+    except urllib.error.HTTPError as exc:
+        try:
+            raw = exc.read() or b"{}"
+        except (OSError, http.client.HTTPException) as cut:  # the answer's body was cut off
+            return Answer(None, {"error": repr(cut)}, time.monotonic() - started)
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = {"raw": raw[:200].decode(errors="replace")}
+        return Answer(exc.code, parsed, time.monotonic() - started)
+    except (
+        OSError,
+        ValueError,
+        http.client.HTTPException,
+    ) as exc:  # refused, reset, cut mid-answer, timed out
+        return Answer(None, {"error": repr(exc)}, time.monotonic() - started)

@@ -10,7 +10,6 @@ test compares that log with the database afterwards.
 """
 
 import glob
-import http.client
 import json
 import os
 import random
@@ -30,7 +29,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.processes import free_port, tail, wait_for
+from tests.processes import Answer, call, free_port, tail, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -271,45 +270,6 @@ def run_module(env: dict, module: str, *args: str) -> dict:
 
 
 # --- a client that keeps a log of what it was told -----------------------------------------------
-
-
-@dataclass
-class Answer:
-    status: int | None  # None: no answer (connection refused or reset)
-    body: dict
-    seconds: float
-    at: float = field(default_factory=time.monotonic)  # when it arrived
-
-
-def call(
-    base: str, path: str, token: str, body: dict | None = None, key: str | None = None, timeout=30
-) -> Answer:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method="POST" if body is not None else "GET")
-    request.add_header("Authorization", f"Token {token}")
-    request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("Idempotency-Key", key)
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return Answer(response.status, json.loads(response.read() or b"{}"), time.monotonic() - started)
-    except urllib.error.HTTPError as exc:
-        try:
-            raw = exc.read() or b"{}"
-        except (OSError, http.client.HTTPException) as cut:  # the answer's body was cut off
-            return Answer(None, {"error": repr(cut)}, time.monotonic() - started)
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = {"raw": raw[:200].decode(errors="replace")}
-        return Answer(exc.code, parsed, time.monotonic() - started)
-    except (
-        OSError,
-        ValueError,
-        http.client.HTTPException,
-    ) as exc:  # refused, reset, cut mid-answer, timed out
-        return Answer(None, {"error": repr(exc)}, time.monotonic() - started)
 
 
 @dataclass

@@ -1,14 +1,11 @@
 """Correctness under concurrency, on PostgreSQL with real threads and processes: a bid storm through
 the HTTP API, two closes at once, and a Celery worker killed in the middle of a close."""
 
-import json
 import os
 import random
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from decimal import Decimal
@@ -21,7 +18,7 @@ from market.trading import services
 from market.trading.models import Award, Bid, BidKind, Sale, SaleStatus
 from market.trading.tasks import sale_close_task, sales_close_sweep
 from tests.conftest import worker_start, worker_stop
-from tests.processes import waiting_for_lock
+from tests.processes import call, waiting_for_lock
 from tests.trading.conftest import Floor, make_due, make_party, published_lot
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -35,17 +32,8 @@ def tx_floor(transactional_db) -> Floor:
 
 
 def _call(base, path, token, body=None, key=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method="POST" if body is not None else "GET")
-    request.add_header("Authorization", f"Token {token}")
-    request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("Idempotency-Key", key)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    answer = call(base, path, token, body, key, timeout=60)
+    return answer.status, answer.body
 
 
 @pytest.mark.faults
