@@ -129,6 +129,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that stops answering (rather than refusing) fails a connection in seconds.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT_S", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Embedded default: WAL lets readers run beside the writer; IMMEDIATE makes a writing
     # transaction take the lock at BEGIN so concurrent writers queue instead of failing.

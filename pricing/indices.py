@@ -754,7 +754,10 @@ def index_correct(
     cells = sorted(_cells_of_day(day, p, ensure=False), key=lambda sc: (sc[0].sort_order, sc[0].code))
     corrections = []
     with transaction.atomic():
-        current = {v.series.code: v for v in IndexValue.objects.filter(day=day).select_related("series")}
+        # Locked (in one order): a second correction of the day at the same moment (a double click,
+        # two operators) waits, then finds nothing left to correct, and publishes no second notice.
+        locked = IndexValue.objects.filter(day=day).select_related("series").select_for_update(of=("self",))
+        current = {v.series.code: v for v in locked.order_by("pk")}
         for series, cell in cells:
             old = current.get(series.code)
             if old is None or old.published_at is None:
@@ -799,6 +802,7 @@ def index_correct(
                         old_level=old.level,
                         new_level=v.level,
                         reason=reason,
+                        actor=actor if getattr(actor, "is_authenticated", False) else None,
                     )
                     _correction_audit(actor, v, old.level, v.level, reason, ip)
                 v.save()
@@ -811,7 +815,8 @@ def _correction_audit(actor, value: IndexValue, old_level, new_level, reason: st
     from market.core.audit import audit_record
 
     audit_record(
-        actor=actor, action="index.correct", target=value, from_state=str(old_level), to_state=str(new_level),
+        actor=actor, action="index.correct", target=value,
+        from_state="" if old_level is None else str(old_level), to_state="" if new_level is None else str(new_level),
         reason=reason, ip=ip, data={"series": value.series.code, "day": value.day.isoformat()},
     )  # fmt: skip
 

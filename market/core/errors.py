@@ -34,13 +34,16 @@ def database_unavailable(exc: BaseException | None) -> bool:
 
 
 def database_answers() -> bool:
+    """One ``SELECT 1`` on a connection of its own, closed again: under ASGI this runs on a shared
+    executor thread, which must not keep an idle connection (``connect_timeout`` bounds the wait)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         return True
     except DatabaseError:
-        connection.close_if_unusable_or_obsolete()
         return False
+    finally:
+        connection.close()
 
 
 @requires_csrf_token

@@ -49,6 +49,7 @@ class Hub:
         self._pubsub = None
         self._ready: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
+        self._resync_task: asyncio.Task | None = None
 
     async def join(self, group: str, consumer) -> None:
         await self._ensure_running()
@@ -101,9 +102,9 @@ class Hub:
                 await self._pubsub.subscribe(_channel("_hub"), *[_channel(g) for g in list(self.groups)])
                 self._ready.set()
                 delay = 0.2
-                if lost:
+                if lost:  # beside the reader, so live updates flow while the snapshots are read
                     lost = False
-                    await self.resync()
+                    self._resync_task = asyncio.get_running_loop().create_task(self.resync())
                 prefix = len(_channel(""))
                 while True:
                     message = await self._pubsub.get_message(timeout=30)

@@ -1082,10 +1082,12 @@ def deal_reverse(*, actor, deal: Deal, reason: str, ip=None) -> None:
     _state_require(deal, (DealStatus.SETTLED, DealStatus.COMPLETED), _("撤销成交记录"))
     from pricing.services import trade_void
 
-    audit_record(actor=actor, action="deal.reverse", target=deal, reason=reason, ip=ip)
-    _trace(deal, "reversed")
-    trade_id = f"deal:{deal.pk}"
-    transaction.on_commit(lambda: trade_void(trade_id=trade_id, reason=reason), robust=True)
+    # One transaction: the audit, the trace and the void stand or fall together (the operator sees
+    # an error and may try again; the void defers its own side effects until after the commit).
+    with transaction.atomic():
+        audit_record(actor=actor, action="deal.reverse", target=deal, reason=reason, ip=ip)
+        _trace(deal, "reversed")
+        trade_void(trade_id=f"deal:{deal.pk}", reason=reason)
 
 
 # --- deadlines ------------------------------------------------------------------------------
@@ -1141,6 +1143,7 @@ def deals_sweep(now=None) -> dict:
     enough ago to complete by itself; and a deal for any award that lacks one."""
     now = now or timezone.now()
     counts = {"created": deals_from_awards(), "defaulted": 0, "completed": 0}
+    counts["requeued"] = _stripe_work_requeue(now)
     # A bank transfer whose slip is awaiting confirmation is not a missed deadline: it is confirmed
     # (paid) or failed by the seller or an operator first.
     unpaid = Deal.objects.filter(status=DealStatus.AWAITING_PAYMENT, pay_by__lt=now).exclude(
@@ -1162,6 +1165,32 @@ def deals_sweep(now=None) -> dict:
                 deal_complete(deal=deal)
                 counts["completed"] += 1
     return counts
+
+
+STRIPE_REQUEUE_AFTER = timedelta(minutes=5)
+
+
+def _stripe_work_requeue(now) -> int:
+    """Stripe events stored but not applied, and Stripe refunds still pending, five minutes on: their
+    task was lost (queued while the broker was away, say). Both tasks are idempotent: send them again."""
+    from market.deals.tasks import refund_execute, stripe_event_process
+
+    due = now - STRIPE_REQUEUE_AFTER
+    events = list(
+        StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=due)
+        .exclude(object_id="")
+        .values_list("pk", flat=True)
+    )
+    refunds = list(
+        Refund.objects.filter(
+            status=RefundStatus.PENDING, payment__method=PaymentMethod.STRIPE, created_at__lt=due
+        ).values_list("pk", flat=True)
+    )
+    for pk in events:
+        stripe_event_process.delay(pk)
+    for pk in refunds:
+        refund_execute.delay(pk)
+    return len(events) + len(refunds)
 
 
 def runner_up_offer(*, actor, deal: Deal, ip=None) -> Award:

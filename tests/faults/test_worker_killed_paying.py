@@ -98,3 +98,48 @@ def _deliver_outside(client, event):
     thread.start()
     thread.join(timeout=60)
     return answers[0]
+
+
+def test_a_payment_event_whose_task_was_lost_is_applied_by_the_sweep(fake_stripe, monkeypatch):  # noqa: F811
+    """The webhook was stored but its task never reached the broker (Redis was away at the commit):
+    the deals sweep sends it again after five minutes and a real worker applies it, once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for name, value in {
+        "STRIPE_SECRET_KEY": "sk_test_market",
+        "STRIPE_API_BASE": fake_stripe.url,
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+    }.items():
+        monkeypatch.setenv(name, value)
+    seller = make_party(role="generator", region="130203", name="唐山钢铁集团有限公司")
+    floor = Floor(
+        seller=seller, buyers=[make_party(name="江南再生资源有限公司")], lot=published_lot(seller.org)
+    )
+    deal = awarded_deal(floor)
+    payment = services.payment_start(actor=floor.buyers[0].user, deal=deal, method="stripe")
+    intent = fake_stripe.intent_succeed(payment.stripe_intent)
+    event = stripe_event("payment_intent.succeeded", intent)
+    StripeEvent.objects.create(  # stored by the webhook; its task lost
+        event_id=event["id"], type=event["type"], object_id=intent["id"], payload=event
+    )
+    assert services.deals_sweep()["requeued"] == 0  # a fresh event may still be on its way
+    StripeEvent.objects.update(received_at=timezone.now() - timedelta(minutes=6))
+    from market.celery import app
+
+    app.control.purge()
+    worker = worker_start("sweep-payer")
+    try:
+        assert services.deals_sweep()["requeued"] == 1
+        wait_for(
+            lambda: Deal.objects.get(pk=deal.pk).status == DealStatus.PAID,
+            "the swept event was not applied",
+            timeout=90,
+            every=0.3,
+        )
+    finally:
+        worker_stop(worker)
+    assert LedgerEntry.objects.filter(deal=deal, kind=LedgerKind.PAYMENT).count() == 1
+    assert StripeEvent.objects.get().processed_at is not None
+    assert services.deals_sweep()["requeued"] == 0
