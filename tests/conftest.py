@@ -96,13 +96,18 @@ def operator(db):
 
 
 def worker_start(
-    name: str = "w", *, env: dict | None = None, beat: bool = False, log=None
+    name: str = "w", *, env: dict | None = None, beat: bool = False, log=None, fresh: bool = False
 ) -> subprocess.Popen:
     """A real Celery worker process on this test database and Redis (solo pool, late acks).
 
     ``env`` replaces the environment (another database and prefix: the browser tests' server);
     ``beat`` runs Celery beat inside the worker (``-B``); ``log`` is an open file for its output
-    (a long-lived worker must not fill an unread pipe)."""
+    (a long-lived worker must not fill an unread pipe); ``fresh`` empties the suite's queues first,
+    so tasks left there by earlier tests do not come before the test's own."""
+    if fresh:
+        from market.celery import app
+
+        app.control.purge()
     if env is None:
         from django.db import connection
 

@@ -41,11 +41,7 @@ def test_a_worker_killed_while_applying_a_payment_leaves_it_applied_once(fake_st
     payment = services.payment_start(actor=floor.buyers[0].user, deal=deal, method="stripe")
     event = stripe_event("payment_intent.succeeded", fake_stripe.intent_succeed(payment.stripe_intent))
 
-    # Tasks left in the suite's queues by earlier tests would come first (the worker runs one at a time).
-    from market.celery import app
-
-    app.control.purge()
-    doomed = worker_start("doomed-payer")
+    doomed = worker_start("doomed-payer", fresh=True)
     try:
         with transaction.atomic():
             # The deal's row held here: the worker's payment stops inside its transaction.
@@ -126,10 +122,7 @@ def test_a_payment_event_whose_task_was_lost_is_applied_by_the_sweep(fake_stripe
     )
     assert services.deals_sweep()["requeued"] == 0  # a fresh event may still be on its way
     StripeEvent.objects.update(received_at=timezone.now() - timedelta(minutes=6))
-    from market.celery import app
-
-    app.control.purge()
-    worker = worker_start("sweep-payer")
+    worker = worker_start("sweep-payer", fresh=True)
     try:
         assert services.deals_sweep()["requeued"] == 1
         wait_for(

@@ -192,7 +192,7 @@ def test_a_worker_killed_in_the_middle_of_a_close_leaves_one_award(tx_floor):
     b.bid(tx_floor.lot, 2100)
     make_due(sale)
 
-    first = worker_start("doomed")
+    first = worker_start("doomed", fresh=True)
     try:
         # Hold the sale's row so the worker's close stops inside its transaction, then kill it there.
         with transaction.atomic():
