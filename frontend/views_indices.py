@@ -30,7 +30,7 @@ from market.core.audit import client_ip
 from pricing import index_selectors as selectors
 from pricing import indices as pricing_indices
 from pricing import methodology
-from pricing.index_models import IndexCorrection, IndexSeries, IndexValue, SeriesKind, SeriesScope
+from pricing.index_models import IndexSeries, IndexValue, SeriesKind, SeriesScope
 
 VALUES_PER_PAGE = 60
 TICKER_LIMIT = 16
@@ -474,7 +474,6 @@ def index_correct(request, code, day):
         request.POST or None, published=published_on is not None, deadline=deadline, today=today
     )
     if request.method == "POST" and form.is_valid():
-        started = timezone.now()
         corrections = pricing_indices.index_correct(
             day=value.day,
             reason=form.cleaned_data["reason"],
@@ -485,8 +484,7 @@ def index_correct(request, code, day):
         day_text = value.day.isoformat()
         if corrections:
             ours = any(c.value.series_id == series.pk for c in corrections)
-            # The service returns the elementary series' corrections; the composites' follow them.
-            n = IndexCorrection.objects.filter(value__day=value.day, created_at__gte=started).count()
+            n = len(corrections)  # every notice published, composites included
             text = ngettext(
                 "已发布 %(day)s 的 %(n)d 条更正公告。",
                 "已发布 %(day)s 的 %(n)d 条更正公告。",

@@ -747,12 +747,13 @@ def index_correct(
 ) -> list[IndexCorrection]:
     """Recompute a published day (an input error fixed, a trade voided later): each value that moves
     by at least 0.1 % within 5 business days of publication is corrected with a notice; the
-    as-first-published value stays beside it; composites of the day follow. Each corrected value is
-    written to the audit log (who, from where, why, the level before and after)."""
+    as-first-published value stays beside it; composites of the day follow. Returns every notice
+    published (elementary series first, then composites); each corrected value is written to the
+    audit log (who, from where, why, the level before and after)."""
     p = params()
     today = today or timezone.localdate()
     cells = sorted(_cells_of_day(day, p, ensure=False), key=lambda sc: (sc[0].sort_order, sc[0].code))
-    corrections = []
+    corrections, composites_corrected = [], []
     with transaction.atomic():
         # Locked (in one order): a second correction of the day at the same moment (a double click,
         # two operators) waits, then finds nothing left to correct, and publishes no second notice.
@@ -795,7 +796,7 @@ def index_correct(
                 v.first_status = old.first_status if old else v.status
                 if old is not None and old.level != v.level:
                     v.corrected_at = timezone.now()
-                    IndexCorrection.objects.create(
+                    composite_notice = IndexCorrection.objects.create(
                         value=v,
                         old_price=old.price,
                         new_price=v.price,
@@ -804,11 +805,11 @@ def index_correct(
                         reason=reason,
                         actor=actor if getattr(actor, "is_authenticated", False) else None,
                     )
-                    _correction_audit(actor, v, old.level, v.level, reason, ip)
+                    composites_corrected.append(composite_notice)
                 v.save()
-        for c in corrections:
+        for c in corrections + composites_corrected:
             _correction_audit(actor, c.value, c.old_level, c.new_level, reason, ip)
-    return corrections
+    return corrections + composites_corrected
 
 
 def _correction_audit(actor, value: IndexValue, old_level, new_level, reason: str, ip) -> None:
