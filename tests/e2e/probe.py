@@ -41,15 +41,13 @@ def facts() -> dict:
                 return False
         return True
 
-    # A quiet auction (no bids yet: no one else's proxy answers for anyone; no reserve, no buy-now)
-    # that stays open well past the journey, needs no deposit, and both recyclers may bid on.
-    auction = None
-    for sale in (
+    # Quiet auctions (no bids yet: no one else's proxy answers for anyone; no reserve, no buy-now)
+    # that stay open well past the journeys.
+    quiet = (
         Sale.objects.filter(
             mode="auction",
             status=SaleStatus.ACTIVE,
             bid_count=0,
-            deposit_amount=0,
             buy_now_price__isnull=True,
             reserve_price__isnull=True,  # a hidden reserve would lift the price
             starts_at__lte=now,
@@ -58,7 +56,10 @@ def facts() -> dict:
         )
         .select_related("lot", "lot__category")
         .order_by("closes_at", "pk")
-    ):
+    )
+    # One that needs no deposit and both recyclers may bid on.
+    auction = None
+    for sale in quiet.filter(deposit_amount=0):
         if eligible(sale):
             auction = {"lot": sale.lot_id, "title": sale.lot.title}
             break
@@ -66,21 +67,7 @@ def facts() -> dict:
     # An auction that asks for a deposit, for a third recycler (the deposit is not paid yet).
     depositor = Membership.objects.select_related("organisation").get(user__email="aluminium@demo.market")
     deposit_auction = None
-    for sale in (
-        Sale.objects.filter(
-            mode="auction",
-            status=SaleStatus.ACTIVE,
-            bid_count=0,
-            deposit_amount__gt=0,
-            buy_now_price__isnull=True,
-            reserve_price__isnull=True,
-            starts_at__lte=now,
-            closes_at__gte=now + timedelta(minutes=40),
-            lot__hazardous=False,
-        )
-        .select_related("lot", "lot__category")
-        .order_by("closes_at", "pk")
-    ):
+    for sale in quiet.filter(deposit_amount__gt=0):
         try:
             eligibility_check(sale, depositor.organisation, need_deposit=False)
         except TradeRefused:

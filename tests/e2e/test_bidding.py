@@ -8,21 +8,11 @@ for B at once. B's browser clock runs three hours fast: its countdown still foll
 
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
-
-def _money(text: str) -> Decimal:
-    """ "¥43,687.00" -> Decimal("43687.00")"""
-    found = re.search(r"¥\s*([\d,]+\.\d{2})", text)
-    assert found, f"no amount in {text!r}"
-    return Decimal(found.group(1).replace(",", ""))
-
-
-def _yuan(amount: Decimal) -> str:
-    return f"¥{amount:,.2f}"
+from tests.e2e.lot_page import bid_with_proxy, money, yuan
 
 
 def _countdown_seconds(text: str) -> int:
@@ -78,8 +68,8 @@ def test_two_recyclers_bid_live_against_each_other(journey):
     assert abs(left - truly_left) < 20, f"countdown {left} s, by the server's clock {truly_left:.0f} s"
 
     # A bids the minimum.
-    minimum = _money(a.locator("#trading .live-facts [data-field=minimum_next]").inner_text())
-    increment = _money(a.locator("#trading dt:text-is('加价幅度') + dd").inner_text())
+    minimum = money(a.locator("#trading .live-facts [data-field=minimum_next]").inner_text())
+    increment = money(a.locator("#trading dt:text-is('加价幅度') + dd").inner_text())
     a.get_by_label("出价（元/").fill(str(minimum))
     a.get_by_role("button", name="出价", exact=True).click()
     expect(a.locator("[data-bid-status]")).to_have_text("出价成功。")
@@ -88,15 +78,15 @@ def test_two_recyclers_bid_live_against_each_other(journey):
     journey.shot(a, "A-bid-leading")
 
     # B sees it without reloading: price, count, leader, next minimum and the history row.
-    expect(b.locator("#trading [data-field=current_price]").first).to_have_text(_yuan(minimum))
+    expect(b.locator("#trading [data-field=current_price]").first).to_have_text(yuan(minimum))
     expect(b.locator("#trading [data-field=bid_count]")).to_have_text("1")
     expect(b.locator("#trading [data-field=bidder_count]")).to_have_text("1")
     expect(b.locator("#trading [data-field=leader]")).to_have_text(re.compile(r"竞买人 ?A"))
     expect(b.locator("#trading .live-facts [data-field=minimum_next]")).to_have_text(
-        _yuan(minimum + increment)
+        yuan(minimum + increment)
     )
-    expect(b.locator("[data-live-status]")).to_contain_text(f"新出价：{_yuan(minimum)}")
-    expect(b.locator("#bid-history tbody tr").first).to_contain_text(_yuan(minimum))
+    expect(b.locator("[data-live-status]")).to_contain_text(f"新出价：{yuan(minimum)}")
+    expect(b.locator("#bid-history tbody tr").first).to_contain_text(yuan(minimum))
     assert b.evaluate("window.__sameDocument") is True, "B's page reloaded"
     assert len(b_frames) >= 2, "the bid did not reach B over the websocket"
     journey.shot(b, "B-sees-A-bid-live")
@@ -104,23 +94,17 @@ def test_two_recyclers_bid_live_against_each_other(journey):
     # B bids the new minimum with a hidden proxy maximum ten increments above.
     b_bid = minimum + increment
     b_max = b_bid + 10 * increment
-    b.get_by_label("出价（元/").fill(str(b_bid))
-    b.get_by_text("设置代理出价（选填）").click()
-    b.get_by_label("代理出价上限").fill(str(b_max))
-    b.get_by_role("button", name="出价", exact=True).click()
-    expect(b.locator("[data-bid-status]")).to_have_text("出价成功。")
-    expect(b.locator("[data-leading]")).to_have_text("您目前领先")
-    expect(b.locator("#trading-you")).to_contain_text(f"您的代理上限{_yuan(b_max)}")
+    bid_with_proxy(b, b_bid, b_max)
     journey.shot(b, "B-proxy-bid-leading")
 
     # A's page, live: outbid, the new price, one more unread notification and its toast.
     expect(a.locator("[data-leading]")).to_have_text("您的出价已被超过")
     expect(a.locator("[data-bid-status]")).to_have_text("")  # "bid placed" went with the lead
-    expect(a.locator("#trading [data-field=current_price]").first).to_have_text(_yuan(b_bid))
+    expect(a.locator("#trading [data-field=current_price]").first).to_have_text(yuan(b_bid))
     title = facts["auction"]["title"]
     journey.expect_unread_above(a, a_unread)
     expect(a.locator("[data-bell]")).to_have_attribute("aria-label", re.compile(r"^通知（\d+ 条未读）$"))
-    expect(journey.toast(a, f"您在“{title}”的出价已被超过，当前价 {_yuan(b_bid)}")).to_be_visible()
+    expect(journey.toast(a, f"您在“{title}”的出价已被超过，当前价 {yuan(b_bid)}")).to_be_visible()
     journey.shot(a, "A-outbid-live")
 
     # A tries once more; B's proxy answers for B in the same moment.
@@ -130,14 +114,14 @@ def test_two_recyclers_bid_live_against_each_other(journey):
     a.get_by_role("button", name="出价", exact=True).click()
     expect(a.locator("[data-bid-status]")).to_have_text("出价成功。")
     expect(a.locator("[data-leading]")).to_have_text("您的出价已被超过")
-    expect(a.locator("#trading [data-field=current_price]").first).to_have_text(_yuan(a_again + increment))
+    expect(a.locator("#trading [data-field=current_price]").first).to_have_text(yuan(a_again + increment))
     # (no new notice for A: its own bid's answer tells it; notices are for losing a lead)
-    expect(b.locator("#trading [data-field=current_price]").first).to_have_text(_yuan(a_again + increment))
+    expect(b.locator("#trading [data-field=current_price]").first).to_have_text(yuan(a_again + increment))
     expect(b.locator("[data-leading]")).to_have_text("您目前领先")
     expect(b.locator("#bid-history tbody tr").first).to_contain_text("代理出价")
     journey.expect_unread_above(b, b_unread)
     expect(
-        journey.toast(b, f"您在“{title}”的代理出价已自动加价至 {_yuan(a_again + increment)}")
+        journey.toast(b, f"您在“{title}”的代理出价已自动加价至 {yuan(a_again + increment)}")
     ).to_be_visible()
     assert b.evaluate("window.__sameDocument") is True, "B's page reloaded"
     journey.shot(a, "A-outbid-by-proxy")
@@ -161,11 +145,11 @@ def test_a_recycler_pays_a_deposit_confirmed_by_the_operator_then_bids(journey):
     deposit = bidder.locator("#trading-you .deposit")
     expect(deposit).to_contain_text("参与此交易须先缴纳保证金")
     expect(bidder.locator("form[data-bid-form]")).to_have_count(0)  # no bidding before the deposit
-    amount = _money(bidder.locator("#trading dt:text-is('保证金') + dd").inner_text())
+    amount = money(bidder.locator("#trading dt:text-is('保证金') + dd").inner_text())
     deposit.get_by_role("button", name="申请缴纳保证金（对公转账）").click()
     deposit = bidder.locator("#trading-you .deposit")
     expect(deposit).to_contain_text("待缴纳")
-    expect(deposit).to_contain_text(_yuan(amount))
+    expect(deposit).to_contain_text(yuan(amount))
     reference = deposit.locator("dd.mono").inner_text().strip()
     assert reference, "no transfer reference to quote"
     journey.shot(bidder, "deposit-requested")
@@ -187,10 +171,10 @@ def test_a_recycler_pays_a_deposit_confirmed_by_the_operator_then_bids(journey):
     expect(journey.toast(bidder, "已确认到账，可以出价了")).to_be_visible()
     bidder.reload()
     expect(bidder.locator("#trading-you .deposit")).to_contain_text("已缴纳")
-    minimum = _money(bidder.locator("#trading .live-facts [data-field=minimum_next]").inner_text())
+    minimum = money(bidder.locator("#trading .live-facts [data-field=minimum_next]").inner_text())
     bidder.get_by_label("出价（元/").fill(str(minimum))
     bidder.get_by_role("button", name="出价", exact=True).click()
     expect(bidder.locator("[data-bid-status]")).to_have_text("出价成功。")
     expect(bidder.locator("[data-leading]")).to_have_text("您目前领先")
-    expect(bidder.locator("#trading [data-field=current_price]").first).to_have_text(_yuan(minimum))
+    expect(bidder.locator("#trading [data-field=current_price]").first).to_have_text(yuan(minimum))
     journey.shot(bidder, "deposit-paid-bid-leading")

@@ -35,18 +35,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
+from tests.e2e.lot_page import bid_with_proxy, money, yuan
+
 ROOT = Path(__file__).resolve().parents[2]
 SOFT_CLOSE_S = 30  # the auction's first end, its extension window and each extension
-
-
-def _yuan(amount: Decimal) -> str:
-    return f"¥{Decimal(amount):,.2f}"
-
-
-def _money(text: str) -> Decimal:
-    found = re.search(r"¥\s*([\d,]+\.\d{2})", text)
-    assert found, f"no amount in {text!r}"
-    return Decimal(found.group(1).replace(",", ""))
 
 
 def _prepare(journey, what: str) -> dict:
@@ -106,7 +98,7 @@ def test_a_generator_is_paid_hands_over_a_hazardous_lot_and_rates_the_buyer(jour
     expect(seller.locator("main")).to_contain_text("本单位为卖方")
     expect(seller.locator(".badge-hazardous")).to_contain_text("HW31")
     amounts = seller.locator("section[aria-labelledby=amounts-title]")
-    expect(amounts).to_contain_text(_yuan(amount))
+    expect(amounts).to_contain_text(yuan(amount))
     expect(seller.locator("#next")).to_have_count(0)  # nothing for the seller to do yet
     journey.shot(seller, "seller-deal-awaiting-payment")
 
@@ -118,15 +110,15 @@ def test_a_generator_is_paid_hands_over_a_hazardous_lot_and_rates_the_buyer(jour
     expect(steps).to_contain_text("请在付款截止前支付货款。")
     expect(steps).to_contain_text("付款截止：")
     journey.shot(buyer, "buyer-deal-to-pay")
-    steps.get_by_role("link", name=f"去付款 {_yuan(amount)}").click()
+    steps.get_by_role("link", name=f"去付款 {yuan(amount)}").click()
     expect(_heading(buyer)).to_have_text("支付货款")
-    expect(buyer.locator(".pay-due")).to_have_text(_yuan(amount))
+    expect(buyer.locator(".pay-due")).to_have_text(yuan(amount))
     expect(buyer.get_by_label("对公转账")).to_be_checked()
     buyer.get_by_role("button", name="下一步").click()
-    expect(_flash(buyer)).to_contain_text(f"请按下方账户转账 {_yuan(amount)}，附言填写")
+    expect(_flash(buyer)).to_contain_text(f"请按下方账户转账 {yuan(amount)}，附言填写")
     transfer = buyer.locator(".bank-transfer")
     expect(transfer).to_contain_text("收款户名")
-    expect(transfer).to_contain_text(_yuan(amount))
+    expect(transfer).to_contain_text(yuan(amount))
     reference = transfer.locator("dt:text-is('附言（用途）') + dd").inner_text().strip()
     assert reference, "no reference to quote in the transfer"
     journey.shot(buyer, "buyer-bank-transfer")
@@ -146,23 +138,23 @@ def test_a_generator_is_paid_hands_over_a_hazardous_lot_and_rates_the_buyer(jour
     expect(buyer.get_by_role("link", name=re.compile("^去付款"))).to_have_count(0)
     journey.shot(buyer, "buyer-slip-submitted")
     journey.expect_unread_above(seller, seller_unread)
-    expect(journey.toast(seller, f"合同 {number} 的买方已提交转账凭证 {_yuan(amount)}")).to_be_visible()
+    expect(journey.toast(seller, f"合同 {number} 的买方已提交转账凭证 {yuan(amount)}")).to_be_visible()
 
     # The seller checks the slip and confirms the money arrived.
     seller.reload()
     confirm = seller.locator("#next")
     expect(confirm).to_contain_text("买方已提交转账凭证：核对到账后请确认。")
-    expect(confirm).to_contain_text(f"对公转账 {_yuan(amount)}，附言 {reference}")
+    expect(confirm).to_contain_text(f"对公转账 {yuan(amount)}，附言 {reference}")
     with seller.expect_popup() as popup:
         confirm.get_by_role("link", name="查看凭证").click()
     popup.value.close()
     journey.shot(seller, "seller-confirms-transfer")
     confirm.get_by_role("button", name="确认已收到转账").click()
-    expect(_flash(seller)).to_have_text(f"已确认收到转账 {_yuan(amount)}。")
+    expect(_flash(seller)).to_have_text(f"已确认收到转账 {yuan(amount)}。")
     expect(_heading(seller)).to_contain_text("已付款")
     expect(seller.locator("#payments")).to_contain_text("已到账")
     expect(amounts).to_contain_text("待付")
-    expect(amounts.locator("dt:text-is('已付') + dd")).to_have_text(_yuan(amount))
+    expect(amounts.locator("dt:text-is('已付') + dd")).to_have_text(yuan(amount))
     journey.shot(seller, "seller-payment-received")
 
     # The buyer, paid: book the pickup (the manifest is asked for too: hazardous waste).
@@ -248,12 +240,12 @@ def test_a_generator_is_paid_hands_over_a_hazardous_lot_and_rates_the_buyer(jour
     confirm.get_by_role("button", name="确认过磅结果").click()
     expect(_flash(seller)).to_have_text("已确认过磅结果。")
     expect(_heading(seller)).to_contain_text("已结算")
-    expect(amounts.locator("dt:text-is('结算金额') + dd")).to_have_text(_yuan(final))
+    expect(amounts.locator("dt:text-is('结算金额') + dd")).to_have_text(yuan(final))
     rate = Decimal(re.search(r"平台服务费（([\d.]+)%", amounts.inner_text()).group(1)) / 100
     fee = (final * rate).quantize(Decimal("0.01"))
-    expect(amounts).to_contain_text(_yuan(fee))
-    expect(amounts.locator("dt:text-is('结算给卖方') + dd")).to_have_text(_yuan(final - fee))
-    expect(seller.locator("#payments")).to_contain_text(f"{_yuan(amount - final)}")  # promised back
+    expect(amounts).to_contain_text(yuan(fee))
+    expect(amounts.locator("dt:text-is('结算给卖方') + dd")).to_have_text(yuan(final - fee))
+    expect(seller.locator("#payments")).to_contain_text(f"{yuan(amount - final)}")  # promised back
     expect(seller.locator("#payments")).to_contain_text("退款中")
     journey.shot(seller, "seller-deal-settled")
 
@@ -397,15 +389,9 @@ def test_a_recycler_wins_with_a_proxy_maximum_in_the_soft_close_extension(journe
     journey.shot(winner, "auction-ending")
 
     # The yard bids the minimum with a hidden proxy maximum, seconds before the end: the end moves.
-    start = _money(winner.locator("#trading .live-facts [data-field=minimum_next]").inner_text())
+    start = money(winner.locator("#trading .live-facts [data-field=minimum_next]").inner_text())
     maximum = start + 10 * increment
-    winner.get_by_label("出价（元/").fill(str(start))
-    winner.get_by_text("设置代理出价（选填）").click()
-    winner.get_by_label("代理出价上限").fill(str(maximum))
-    winner.get_by_role("button", name="出价", exact=True).click()
-    expect(winner.locator("[data-bid-status]")).to_have_text("出价成功。")
-    expect(winner.locator("[data-leading]")).to_have_text("您目前领先")
-    expect(winner.locator("#trading-you")).to_contain_text(f"您的代理上限{_yuan(maximum)}")
+    bid_with_proxy(winner, start, maximum)
     expect(winner.locator("#trading [data-extended]")).to_be_visible()
     expect(winner.locator("#trading [data-extended]")).to_contain_text(
         "临近截止有人出价，截止时间已自动延长。"
@@ -426,7 +412,7 @@ def test_a_recycler_wins_with_a_proxy_maximum_in_the_soft_close_extension(journe
     expect(rival.locator("[data-leading]")).to_have_text("您的出价已被超过")
     final = rival_bid + increment
     for page in (winner, rival):
-        expect(page.locator("#trading [data-field=current_price]").first).to_have_text(_yuan(final))
+        expect(page.locator("#trading [data-field=current_price]").first).to_have_text(yuan(final))
     expect(winner.locator("[data-leading]")).to_have_text("您目前领先")
     expect(winner.locator("#bid-history tbody tr").first).to_contain_text("代理出价")
     expect(winner.locator("[data-live-status]")).to_contain_text("截止时间已延长至")
@@ -441,7 +427,7 @@ def test_a_recycler_wins_with_a_proxy_maximum_in_the_soft_close_extension(journe
     timeout = int((max(wait, 0) + 45) * 1000)
     result = winner.locator("#trading-action")
     expect(result).to_contain_text("交易已结束，已成交。", timeout=timeout)
-    expect(result.locator("table.awards-mini")).to_contain_text(_yuan(final))
+    expect(result.locator("table.awards-mini")).to_contain_text(yuan(final))
     expect(_heading(winner)).to_contain_text(f"{title} 已结束")
     expect(rival.locator("#trading-action")).to_contain_text("您未成交", timeout=timeout)
     journey.shot(winner, "won-after-extension")
@@ -454,7 +440,7 @@ def test_a_recycler_wins_with_a_proxy_maximum_in_the_soft_close_extension(journe
     expect(award).to_have_count(1)
     expect(award).to_contain_text("买方")
     expect(award).to_contain_text(lot["seller_name"])
-    expect(award).to_contain_text(_yuan(final))
+    expect(award).to_contain_text(yuan(final))
     expect(award).to_contain_text("竞价")
     expect(award).to_contain_text("待付款")
     journey.shot(winner, "my-awards")
@@ -466,7 +452,7 @@ def test_a_recycler_wins_with_a_proxy_maximum_in_the_soft_close_extension(journe
     # may have come and gone with the old page).
     winner.locator("[data-bell]").click()
     expect(_heading(winner)).to_have_text("通知")
-    won = winner.locator(".notification").filter(has_text=f"恭喜！您已成交“{title}”，成交价 {_yuan(final)}")
+    won = winner.locator(".notification").filter(has_text=f"恭喜！您已成交“{title}”，成交价 {yuan(final)}")
     expect(won).to_have_count(1)
 
 

@@ -10,9 +10,11 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connections, transaction
+from django.utils import timezone
 
 from market.deals import services
 from market.deals.models import Deal, DealStatus, LedgerEntry, LedgerKind, StripeEvent
@@ -25,12 +27,14 @@ from tests.trading.conftest import Floor, make_party, published_lot
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
-def test_a_worker_killed_while_applying_a_payment_leaves_it_applied_once(fake_stripe, client, monkeypatch):  # noqa: F811
+@pytest.fixture
+def paid_at_stripe(fake_stripe, monkeypatch):  # noqa: F811
+    """A deal awaiting payment whose PaymentIntent has succeeded at (fake) Stripe; the workers started
+    by the test talk to the same fake. Returns the deal, and the webhook event Stripe sends for it."""
     for name, value in {
         "STRIPE_SECRET_KEY": "sk_test_market",
         "STRIPE_API_BASE": fake_stripe.url,
         "STRIPE_WEBHOOK_SECRET": SECRET,
-        "CELERY_VISIBILITY_TIMEOUT_S": "5",
     }.items():
         monkeypatch.setenv(name, value)
     seller = make_party(role="generator", region="130203", name="唐山钢铁集团有限公司")
@@ -39,7 +43,12 @@ def test_a_worker_killed_while_applying_a_payment_leaves_it_applied_once(fake_st
     )
     deal = awarded_deal(floor)
     payment = services.payment_start(actor=floor.buyers[0].user, deal=deal, method="stripe")
-    event = stripe_event("payment_intent.succeeded", fake_stripe.intent_succeed(payment.stripe_intent))
+    return deal, stripe_event("payment_intent.succeeded", fake_stripe.intent_succeed(payment.stripe_intent))
+
+
+def test_a_worker_killed_while_applying_a_payment_leaves_it_applied_once(paid_at_stripe, client, monkeypatch):
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT_S", "5")
+    deal, event = paid_at_stripe
 
     doomed = worker_start("doomed-payer", fresh=True)
     try:
@@ -96,29 +105,12 @@ def _deliver_outside(client, event):
     return answers[0]
 
 
-def test_a_payment_event_whose_task_was_lost_is_applied_by_the_sweep(fake_stripe, monkeypatch):  # noqa: F811
+def test_a_payment_event_whose_task_was_lost_is_applied_by_the_sweep(paid_at_stripe):
     """The webhook was stored but its task never reached the broker (Redis was away at the commit):
     the deals sweep sends it again after five minutes and a real worker applies it, once."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    for name, value in {
-        "STRIPE_SECRET_KEY": "sk_test_market",
-        "STRIPE_API_BASE": fake_stripe.url,
-        "STRIPE_WEBHOOK_SECRET": SECRET,
-    }.items():
-        monkeypatch.setenv(name, value)
-    seller = make_party(role="generator", region="130203", name="唐山钢铁集团有限公司")
-    floor = Floor(
-        seller=seller, buyers=[make_party(name="江南再生资源有限公司")], lot=published_lot(seller.org)
-    )
-    deal = awarded_deal(floor)
-    payment = services.payment_start(actor=floor.buyers[0].user, deal=deal, method="stripe")
-    intent = fake_stripe.intent_succeed(payment.stripe_intent)
-    event = stripe_event("payment_intent.succeeded", intent)
+    deal, event = paid_at_stripe
     StripeEvent.objects.create(  # stored by the webhook; its task lost
-        event_id=event["id"], type=event["type"], object_id=intent["id"], payload=event
+        event_id=event["id"], type=event["type"], object_id=event["data"]["object"]["id"], payload=event
     )
     assert services.deals_sweep()["requeued"] == 0  # a fresh event may still be on its way
     StripeEvent.objects.update(received_at=timezone.now() - timedelta(minutes=6))
