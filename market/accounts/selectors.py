@@ -22,6 +22,7 @@ from market.accounts.models import (
     Organisation,
     VerificationStatus,
 )
+from market.core.prepared import Prepared
 
 
 def government_officer_for(user) -> GovernmentOfficer | None:
@@ -53,14 +54,24 @@ def membership_of(user, organisation: Organisation | int) -> Membership | None:
     return Membership.objects.filter(user=user, organisation_id=org_id).select_related("organisation").first()
 
 
+# Every API write reads the acting membership: compiled once (market.core.prepared).
+_MEMBERSHIP_CHOSEN = Prepared(
+    lambda user, organisation: (
+        memberships_of(user).filter(organisation_id=organisation).order_by("created_at", "pk")[:1]
+    ),
+    user=int,
+    organisation=int,
+)
+_MEMBERSHIP_FIRST = Prepared(lambda user: memberships_of(user).order_by("created_at", "pk")[:1], user=int)
+
+
 def membership_acting(*, user, organisation_id=None) -> Membership | None:
     """The membership the user acts through: the chosen one if still valid, else their first."""
-    qs = memberships_of(user).order_by("created_at")
-    if organisation_id:
-        chosen = qs.filter(organisation_id=organisation_id).first()
+    if organisation_id and str(organisation_id).isdigit():
+        chosen = _MEMBERSHIP_CHOSEN.first(user=user.pk, organisation=int(organisation_id))
         if chosen:
             return chosen
-    return qs.first()
+    return _MEMBERSHIP_FIRST.first(user=user.pk)
 
 
 def _jurisdiction_filter(officer: GovernmentOfficer) -> Q:

@@ -18,7 +18,13 @@ from rest_framework.response import Response
 
 from market.core.drf import DomainError, exception_handler
 from market.core.models import IdempotencyKey
+from market.core.prepared import Prepared
 
+_KEY = Prepared(
+    lambda user, key: IdempotencyKey.objects.filter(user_id=user, key=key).order_by("pk")[:1],
+    user=int,
+    key=str,
+)
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
 
@@ -53,7 +59,7 @@ def idempotent(request, work, *, context=None) -> Response:
             _("Idempotency-Key 不能超过 %(n)s 个字符。") % {"n": MAX_KEY}, code="idempotency_key_invalid"
         )
     request_hash = _request_hash(request)
-    existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+    existing = _KEY.first(user=request.user.pk, key=key)
     if existing is not None:
         return _replay(existing, request_hash)
     try:
@@ -91,7 +97,7 @@ def _remember(request, key: str, request_hash: str, response: Response) -> None:
 def _replay_committed(request, key: str, request_hash: str, error: IntegrityError) -> Response:
     """After an IntegrityError: the answer of a request with the same key that committed first; if
     there is none, the error was the work's own and is raised again."""
-    existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+    existing = _KEY.first(user=request.user.pk, key=key)
     if existing is None:
         raise error
     return _replay(existing, request_hash)

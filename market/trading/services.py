@@ -38,6 +38,7 @@ from market.core.fanout import fanout_publish_on_commit
 from market.core.models import Region, RegionLevel
 from market.core.money import yuan_text as _yuan
 from market.core.notify import notify_users
+from market.core.prepared import Prepared
 from market.core.state import transition
 from market.trading import engine
 from market.trading.models import (
@@ -346,14 +347,21 @@ _LOT_TEXTS = (
 )  # fmt: skip
 
 
-def _sale_for_update(lot_id: int) -> Sale:
-    sale = (
+# The bid path's reads, compiled once (market.core.prepared): compiling them cost more than running.
+_SALE_FOR_UPDATE = Prepared(
+    lambda lot: (
         Sale.objects.select_for_update(of=("self",))
         .select_related("lot", "lot__category")
         .defer(*_LOT_TEXTS)  # read under the lock: no long texts nobody here uses
-        .filter(lot_id=lot_id, status=SaleStatus.ACTIVE)
-        .first()
-    )
+        .filter(lot_id=lot, status=SaleStatus.ACTIVE)
+        .order_by("pk")[:1]
+    ),
+    lot=int,
+)
+
+
+def _sale_for_update(lot_id: int) -> Sale:
+    sale = _SALE_FOR_UPDATE.first(lot=int(lot_id))
     if sale is None:
         raise TradeRefused("not_on_sale")
     return sale
@@ -429,9 +437,7 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
     amount = _dec(amount, "amount", required=True, positive=False)
     maximum = _dec(maximum, "maximum", positive=False)
     snapshot = _too_low_before_the_lock(lot_id, organisation, amount, maximum)
-    known_bidder = (
-        Bidder.objects.filter(sale_id=snapshot.pk, organisation=organisation).first() if snapshot else None
-    )
+    known_bidder = _BIDDER.first(sale=snapshot.pk, organisation=organisation.pk) if snapshot else None
     with transaction.atomic():
         sale = _sale_for_update(lot_id)
         now = timezone.now()
@@ -487,6 +493,22 @@ _SNAPSHOT_FIELDS = (
     "increment_amount", "increment_percent", "reserve_price", "buy_now_price", "extend_window_s",
     "extend_by_s", "current_price", "leader_id", "leader_maximum", "leader_order",
 )  # fmt: skip
+_SNAPSHOT = Prepared(
+    lambda lot: (
+        Sale.objects.filter(lot_id=lot, status=SaleStatus.ACTIVE)
+        .only(*_SNAPSHOT_FIELDS)
+        .annotate(seller_id=F("lot__seller_id"), lot_status=F("lot__status"))
+        .order_by("pk")[:1]
+    ),
+    lot=int,
+)
+_BIDDER = Prepared(
+    lambda sale, organisation: Bidder.objects.filter(sale_id=sale, organisation_id=organisation).order_by(
+        "pk"
+    )[:1],
+    sale=int,
+    organisation=int,
+)
 
 
 def _too_low_before_the_lock(lot_id: int, organisation: Organisation, amount, maximum) -> Sale | None:
@@ -494,12 +516,7 @@ def _too_low_before_the_lock(lot_id: int, organisation: Organisation, amount, ma
     refused from the committed state, without queueing for the sale's lock: the price never falls,
     so the lock would refuse it too (``engine.too_low``). Only for a bidder whom the organisation's
     own rules let bid; anything else is decided under the lock. Returns the sale as read."""
-    snapshot = (
-        Sale.objects.filter(lot_id=lot_id, status=SaleStatus.ACTIVE)
-        .only(*_SNAPSHOT_FIELDS)
-        .annotate(seller_id=F("lot__seller_id"), lot_status=F("lot__status"))
-        .first()
-    )
+    snapshot = _SNAPSHOT.first(lot=int(lot_id))
     if snapshot is None or snapshot.mode != TradeMode.AUCTION or snapshot.lot_status != LotStatus.PUBLISHED:
         return snapshot
     now = timezone.now()
