@@ -12,10 +12,12 @@ from tests.factories import make_member, make_organisation, make_user
 pytestmark = pytest.mark.django_db
 
 MEMBERSHIP = Prepared(
-    lambda user, org: Membership.objects.select_related("organisation", "organisation__region")
-    .filter(user_id=user, organisation_id=org)
-    .annotate(org_name=F("organisation__legal_name"))
-    .order_by("pk")[:1],
+    lambda user, org: (
+        Membership.objects.select_related("organisation", "organisation__region")
+        .filter(user_id=user, organisation_id=org)
+        .annotate(org_name=F("organisation__legal_name"))
+        .order_by("pk")[:1]
+    ),
     user=int,
     org=int,
 )
