@@ -49,10 +49,14 @@ def _replay(record: IdempotencyKey, request_hash: str) -> Response:
     return response
 
 
-def idempotent(request, work, *, context=None) -> Response:
-    """Run ``work()`` (which returns a DRF Response or raises) at most once per key and user."""
+def idempotent(request, work, *, context=None, before=None) -> Response:
+    """Run ``work()`` (which returns a DRF Response or raises) at most once per key and user.
+    ``before()``: checks that only read, run first and outside the work's transaction; what they
+    raise is answered (and kept) as if the work had raised it."""
     key = (request.headers.get(HEADER) or "").strip()
     if not key or not request.user.is_authenticated:
+        if before is not None:
+            before()
         return work()
     if len(key) > MAX_KEY:
         raise DomainError(
@@ -63,6 +67,8 @@ def idempotent(request, work, *, context=None) -> Response:
     if existing is not None:
         return _replay(existing, request_hash)
     try:
+        if before is not None:
+            before()  # outside the transaction: a refusal here has nothing to roll back
         with transaction.atomic():
             response = work()
             if response.status_code >= 500:  # not kept: the request may be tried again

@@ -230,23 +230,36 @@ class BidListView(APIView):
         request=BidCreateSerializer, responses=dict, parameters=[IDEMPOTENCY], operation_id="lots_bids_create"
     )
     def post(self, request, pk):
-        def work():
+        checked = {}
+
+        def refused(exc):
+            # Only a lot on sale takes bids; one this caller may not see does not exist for them.
+            if exc.code == "not_on_sale":
+                _lot(request, pk)
+            raise exc
+
+        def before():  # reads only: most refusals on a busy lot are decided here
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             values = dict(data.validated_data)
             org = acting_organisation(request, values.pop("organisation", None))
             try:
-                state = services.bid_place(
-                    actor=request.user, organisation=org, lot_id=pk, ip=client_ip(request), **values
-                )
+                checked["bid"] = services.bid_check(actor=request.user, organisation=org, lot_id=pk, **values)
             except services.TradeRefused as exc:
-                # Only a lot on sale takes bids; one this caller may not see does not exist for them.
-                if exc.code == "not_on_sale":
-                    _lot(request, pk)
-                raise
+                refused(exc)
+
+        def work():
+            bid = checked["bid"]
+            try:
+                state = services.bid_place(
+                    actor=request.user, organisation=bid.organisation, lot_id=pk, ip=client_ip(request),
+                    checked=bid,
+                )  # fmt: skip
+            except services.TradeRefused as exc:
+                refused(exc)
             return Response(state, status=status.HTTP_201_CREATED)
 
-        return idempotent(request, work, context={"request": request, "view": self})
+        return idempotent(request, work, context={"request": request, "view": self}, before=before)
 
 
 class BuyView(APIView):

@@ -7,6 +7,7 @@ messages, notifications, search indexing and scheduled closes run only after com
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -33,6 +34,7 @@ from market.accounts.models import Organisation
 from market.accounts.selectors import licence_valid_for, trading_members
 from market.accounts.services import member_require
 from market.core.audit import audit_record
+from market.core.commit import commit_async
 from market.core.drf import Refusal
 from market.core.fanout import fanout_publish_on_commit
 from market.core.models import Region, RegionLevel
@@ -424,20 +426,51 @@ def _state_write(sale: Sale, state: engine.AuctionState) -> None:
 # --- bidding --------------------------------------------------------------------------------
 
 
-def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum=None, ip=None) -> dict:
-    """One bid in one transaction: lock the sale, check the clock and the bidder, apply the rules,
-    insert the bid rows, bump the sequence. Returns what the bidder sees next.
+@dataclass(frozen=True)
+class BidChecked:
+    """A bid as checked before the sale's lock (``bid_check``)."""
 
-    The sale's lock is the floor's bottleneck (every bid on a lot waits for it), so what does not
-    depend on the locked state is read before it (the membership, the bidder's row), and what only
-    mirrors it is written after the commit (the lot's market columns, guarded by the sequence; the
-    search counts' generation; notices)."""
-    # The membership comes with its organisation read now: fresh status and blacklist, before the lock.
+    organisation: Organisation
+    lot_id: int
+    amount: Decimal
+    maximum: Decimal | None
+    known_bidder: Bidder | None
+
+
+def bid_check(*, actor, organisation: Organisation, lot_id: int, amount, maximum=None) -> BidChecked:
+    """What a bid can be told before the sale's lock, from committed rows: the membership (its
+    organisation read now: fresh status and blacklist), the amounts, and a price that has already
+    moved past the bid (``bid_too_low``, most refusals on a busy lot). Reads only: run outside a
+    transaction, a refusal here rolls nothing back (a rollback also drops the connection's
+    prepared statements)."""
     organisation = member_require(actor, organisation, trade=True).organisation
     amount = _dec(amount, "amount", required=True, positive=False)
     maximum = _dec(maximum, "maximum", positive=False)
     snapshot = _too_low_before_the_lock(lot_id, organisation, amount, maximum)
     known_bidder = _BIDDER.first(sale=snapshot.pk, organisation=organisation.pk) if snapshot else None
+    return BidChecked(organisation, lot_id, amount, maximum, known_bidder)
+
+
+def bid_place(
+    *, actor, organisation: Organisation, lot_id: int, amount=None, maximum=None, ip=None,
+    checked: BidChecked | None = None,
+) -> dict:  # fmt: skip
+    """One bid in one transaction: lock the sale, check the clock and the bidder, apply the rules,
+    insert the bid rows, bump the sequence. Returns what the bidder sees next.
+
+    The sale's lock is the floor's bottleneck (every bid on a lot waits for it), so what does not
+    depend on the locked state is read before it (``bid_check``: the membership, the bidder's row;
+    ``checked`` when the caller ran it already), and what only mirrors it is written after the
+    commit (the lot's market columns, guarded by the sequence; the search counts' generation;
+    notices)."""
+    if checked is None:
+        checked = bid_check(
+            actor=actor, organisation=organisation, lot_id=lot_id, amount=amount, maximum=maximum
+        )
+    elif checked.lot_id != lot_id:
+        raise ValueError("the bid was checked for another lot")
+    organisation, amount, maximum = checked.organisation, checked.amount, checked.maximum
+    known_bidder = checked.known_bidder
     with transaction.atomic():
         sale = _sale_for_update(lot_id)
         now = timezone.now()
@@ -469,15 +502,16 @@ def bid_place(*, actor, organisation: Organisation, lot_id: int, amount, maximum
             "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count",
             "bidder_count", "sequence",
         ])  # fmt: skip
-        _lot_market_after_commit(sale)
         leader = bidders.get(sale.leader_id)
         leader_label = leader.label if leader is not None else _UNKNOWN
         _after_change(
             sale, event="extended" if outcome.extended else "bid", bids=rows, **_known(leader_label)
         )
-        # Outbid and proxy notices are written after commit: nothing else waits on the sale's lock.
+        # The lot's market columns and the notices are written after commit: nothing else waits on
+        # the sale's lock (the live message, registered before, goes out first).
+        market = _lot_market_fields(sale)
         transaction.on_commit(
-            lambda: _after_bid_notify(sale, outcome, bidder_org=organisation.pk), robust=True
+            lambda: _after_bid(sale, outcome, bidder_org=organisation.pk, market=market), robust=True
         )
         if outcome.extended:
             audit_record(
@@ -544,18 +578,28 @@ def _bidder_maximum_raise(bidder: Bidder, authorised: Decimal) -> None:
     bidder.maximum = authorised if bidder.maximum is None else max(bidder.maximum, authorised)
 
 
-def _lot_market_after_commit(sale: Sale) -> None:
-    """The lot's denormalised market columns (lists and search show them) follow the sale after the
-    commit, out of the lock; an older update arriving late never overwrites a newer one."""
-    fields = {
+def _lot_market_fields(sale: Sale) -> dict:
+    return {
         "current_price": sale.current_price,
         "closes_at": sale.closes_at,
         "bid_count": sale.bid_count,
         "sequence": sale.sequence,
     }
-    transaction.on_commit(
-        lambda: lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **fields), robust=True
-    )
+
+
+def _after_bid(sale: Sale, outcome: engine.Outcome, *, bidder_org: int, market: dict) -> None:
+    """After a bid's commit, in one transaction of their own: the lot's denormalised market columns
+    (lists and search show them; an older update arriving late never overwrites a newer one) and the
+    outbid and proxy notices; their emails and live messages after its commit.
+
+    That transaction commits asynchronously (``commit_async``): it only follows the bid, whose own
+    commit is durable. It was never atomic with the bid (a crash between the two commits leaves the
+    mirror behind until the sale's next change, and the notices unsent), and an asynchronous commit
+    lost with the database server adds nothing to that; it spares a bid a second wait for the disk."""
+    with transaction.atomic():
+        commit_async()
+        lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **market)
+        _after_bid_notify(sale, outcome, bidder_org=bidder_org)
 
 
 _UNKNOWN = object()

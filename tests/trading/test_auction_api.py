@@ -397,3 +397,26 @@ def test_a_relisted_lots_new_sale_carries_its_sequence_on(floor, django_capture_
     assert r.status_code == 201 and r.json()["sequence"] > last
     floor.lot.refresh_from_db()
     assert floor.lot.sequence == r.json()["sequence"] and floor.lot.current_price == Decimal("2000.00")
+
+
+def test_a_bid_refused_before_the_lock_rolls_nothing_back_and_its_answer_is_kept(floor):
+    """Most refusals on a busy lot (``bid_too_low`` on a price that has moved) are decided from
+    committed rows before any transaction: nothing is rolled back, so the connection keeps its
+    prepared statements (psycopg drops them all at any rollback) and the next bids stay cheap."""
+    from django.db import connection
+
+    a, b = floor.buyers[:2]
+    floor.sale()
+    assert a.bid(floor.lot, 2000).status_code == 201
+    for i in range(3):
+        r = b.bid(floor.lot, 2005, key=f"late-{i}")
+        assert r.status_code == 400 and r.json()["code"] == "bid_too_low"
+    retry = b.bid(floor.lot, 2005, key="late-0")
+    assert retry.status_code == 400 and retry["Idempotent-Replayed"] == "true"
+    assert retry.json()["code"] == "bid_too_low"
+    if connection.vendor == "postgresql":  # prepared statements are PostgreSQL's
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row[0] for row in cursor.fetchall()]
+        assert any('FROM "trading_sale"' in s and "FOR UPDATE" not in s for s in prepared), prepared
+    assert Bid.objects.count() == 1
