@@ -67,7 +67,7 @@ def test_redis_url_switches_every_shared_service_to_redis():
     )
     assert out.stdout.split() == [
         "channels_redis.core.RedisChannelLayer",
-        "django.core.cache.backends.redis.RedisCache",
+        "market.core.cache.RedisCache",
         "redis://127.0.0.1:6379/3",
     ], out.stderr
     env.pop("REDIS_URL")

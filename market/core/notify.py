@@ -23,8 +23,9 @@ def notify_users(
     ``values_list("pk", flat=True)``), from which the rows are inserted in one statement (a bid's
     outbid notice runs on every contested bid)."""
     title, body, url = str(title)[:255], str(body), str(url)[:500]
+    counted = None  # unread counts, when the insert returned them
     if isinstance(user_ids, QuerySet):
-        ids = _insert_from(user_ids, title=title, body=body, url=url, kind=kind)
+        ids, counted = _insert_from(user_ids, title=title, body=body, url=url, kind=kind)
     else:
         ids = sorted({int(i) for i in user_ids})
         Notification.objects.bulk_create(
@@ -34,7 +35,7 @@ def notify_users(
         return
 
     def _send():
-        unread = notifications_unread_counts(ids)
+        unread = counted if counted is not None else notifications_unread_counts(ids)
         for uid in ids:
             fanout_publish(
                 user_group(uid),
@@ -56,25 +57,36 @@ def notify_users(
     transaction.on_commit(_send, robust=True)
 
 
-def _insert_from(user_ids: QuerySet, **values) -> list[int]:
-    """INSERT … SELECT: one notification per distinct user the query names; their ids, sorted."""
+def _insert_from(user_ids: QuerySet, **values) -> tuple[list[int], dict[int, int] | None]:
+    """INSERT … SELECT: one notification per distinct user the query names; their ids, sorted, and
+    on PostgreSQL each one's unread count with the new notice (from the same statement: the
+    subquery of its RETURNING sees the table as it was before the insert; other databases: None)."""
     connection = connections[user_ids.db]
     quote = connection.ops.quote_name
     try:
         select, params = user_ids.query.sql_with_params()
     except EmptyResultSet:  # e.g. members of no organisation: nobody to tell
-        return []
+        return [], None
     meta = Notification._meta
     names = ["title", "body", "url", "kind", "created_at"]
     columns = ", ".join(quote(meta.get_field(n).column) for n in ["user", *names])
     placeholders = ", ".join(["%s"] * len(names))
-    returning = quote(meta.get_field("user").column)
+    table, user_column = quote(meta.db_table), quote(meta.get_field("user").column)
+    returning = user_column
+    counting = connection.vendor == "postgresql"
+    if counting:
+        read_at = quote(meta.get_field("read_at").column)
+        returning += (
+            f", (SELECT COUNT(*) FROM {table} n WHERE n.{user_column} = {table}.{user_column}"  # noqa: S608
+            f" AND n.{read_at} IS NULL) + 1"
+        )
     # Identifiers from the model, values as parameters, the query compiled by Django.
     # q.*: the query selects one column, whatever its name (user_id, or pk for a query of users).
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT DISTINCT q.*, {placeholders} FROM ({select}) q RETURNING {returning}"  # noqa: S608
+    sql = f"INSERT INTO {table} ({columns}) SELECT DISTINCT q.*, {placeholders} FROM ({select}) q RETURNING {returning}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [*(values[n] for n in names[:-1]), timezone.now(), *params])
-        return sorted(row[0] for row in cursor.fetchall())
+        rows = cursor.fetchall()
+    return sorted(row[0] for row in rows), ({row[0]: row[1] for row in rows} if counting else None)
 
 
 def notifications_unread_counts(user_ids) -> dict[int, int]:

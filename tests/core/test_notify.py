@@ -47,3 +47,30 @@ def test_a_notice_to_the_traders_of_no_organisation_tells_nobody(django_capture_
     with django_capture_on_commit_callbacks(execute=True) as after_commit:
         notify_users(trading_members(), title="无人接收")
     assert not Notification.objects.filter(title="无人接收").exists() and not after_commit
+
+
+def test_the_live_message_carries_each_users_unread_count_with_the_new_notice(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    """The bell is set from the message: the count includes the new notice and the user's other
+    unread ones, not the read ones, whether the users came as a query or as ids."""
+    from market.core import notify
+
+    sent = []
+    monkeypatch.setattr(notify, "fanout_publish", lambda group, message: sent.append((group, message)))
+    org = make_organisation()
+    trader, other = make_user(), make_user()
+    make_member(org, role=MemberRole.TRADER, user=trader)
+    Notification.objects.create(user=trader, title="未读的一条")
+    Notification.objects.create(user=trader, title="已读的一条", read_at="2026-01-01T00:00:00+08:00")
+    Notification.objects.create(user=other, title="别人的未读")
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_users(trading_members(org.pk), title="您的出价已被超过", kind="outbid", email=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_users([trader.pk, other.pk], title="成交通知", kind="won", email=False)
+    unread = [(group, message["title"], message["unread"]) for group, message in sent]
+    assert unread == [
+        (f"user.{trader.pk}", "您的出价已被超过", 2),
+        (f"user.{trader.pk}", "成交通知", 3),
+        (f"user.{other.pk}", "成交通知", 2),
+    ]

@@ -1,0 +1,28 @@
+"""The Redis cache keeps one client per server (``market.core.cache``) and behaves as Django's."""
+
+import uuid
+
+import pytest
+from django.conf import settings
+
+from market.core.cache import RedisCache
+
+
+@pytest.fixture
+def cache():
+    if not settings.REDIS_URL:
+        pytest.skip("the Redis cache is used only with REDIS_URL (the embedded default has none)")
+    return RedisCache(settings.REDIS_URL, {"KEY_PREFIX": f"test-cache-{uuid.uuid4().hex}"})
+
+
+def test_one_client_serves_every_call_and_the_cache_answers_as_djangos(cache):
+    assert cache._cache.get_client() is cache._cache.get_client(write=True)
+    assert cache.get("counter") is None
+    with pytest.raises(ValueError):
+        cache.incr("counter")
+    assert cache.add("counter", 1) and not cache.add("counter", 5)
+    assert cache.incr("counter") == 2 and cache.get("counter") == 2
+    cache.set_many({"a": {"价格": "2010.00"}, "b": [1, 2]}, timeout=30)
+    assert cache.get_many(["a", "b", "c"]) == {"a": {"价格": "2010.00"}, "b": [1, 2]}
+    cache.delete_many(["a", "b", "counter"])
+    assert cache.get_many(["a", "b", "counter"]) == {}
