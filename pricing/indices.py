@@ -226,6 +226,11 @@ def _day_start(d: date, p: m.Params) -> datetime:
     return datetime.combine(d, time(0), tzinfo=p.timezone)
 
 
+def _cutoff(d: date, p: m.Params) -> datetime:
+    """The daily cut-off of ``d``: a time before it counts on ``d`` or earlier, at or after it later."""
+    return datetime.combine(d, p.cutoff, tzinfo=p.timezone)
+
+
 def _settled_bounds(start: date, end: date, p: m.Params) -> tuple[datetime, datetime]:
     """The settlement times read for the facts counting on business days in [start, end]."""
     return _day_start(start - timedelta(days=10), p), _day_start(end + timedelta(days=1), p) + timedelta(
@@ -260,7 +265,14 @@ def _facts_between(
     the rules exclude them, and the audit list says so). ``branch``: only facts of this category
     and those below it."""
     lo, hi = _settled_bounds(start, end, p)
-    rows = TradeFact.objects.filter(settled_at__gte=lo, settled_at__lt=hi)
+    # The counting day is in [start, end] exactly when both times are before end's cut-off and one of
+    # them is at or after the cut-off of the business day before start (``methodology.counting_day``):
+    # the database keeps to those, the settlement range above being what its index reads.
+    first, last = _cutoff(m.previous_business_day(start, p.holidays), p), _cutoff(end, p)
+    rows = TradeFact.objects.filter(
+        Q(awarded_at__gte=first) | Q(settled_at__gte=first),
+        settled_at__gte=lo, settled_at__lt=min(hi, last), awarded_at__lt=last,
+    )  # fmt: skip
     if branch is not None:
         rows = rows.filter(Q(category_id=branch) | Q(category__code__startswith=f"{branch}."))
     rows = rows.values_list(*FACT_FIELDS)

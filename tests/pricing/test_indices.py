@@ -252,3 +252,34 @@ def test_the_close_is_scheduled_after_the_cut_off_on_business_days(settings):
     schedule = settings.CELERY_BEAT_SCHEDULE["indices-daily-close"]["schedule"]
     assert schedule.hour == {16} and schedule.minute == {35} and schedule.day_of_week == {1, 2, 3, 4, 5}
     assert m.DEFAULT_PARAMS.cutoff == time(16, 30)
+
+
+def test_the_facts_read_for_days_are_exactly_those_counting_on_them(db, settings):
+    """``_facts_between`` lets the database keep to the facts whose counting day is in the span (both
+    times before its last cut-off, one at or after the cut-off before it): the same facts as
+    ``methodology.counting_day`` picks from everything, at the cut-off's edges, over a weekend and a
+    holiday, and for trades settled days after their award."""
+    settings.INDEX_HOLIDAYS = ["2026-03-11"]
+    rng = random.Random(11)
+    edges = [time(16, 29, 59), time(16, 30), time(16, 30, 1), time(0, 0), time(23, 59, 59), time(10)]
+    for i in range(160):
+        awarded = datetime.combine(
+            date(2026, 3, 2) + timedelta(days=rng.randrange(20)), rng.choice(edges), tzinfo=SH
+        )
+        settled = awarded + rng.choice(
+            [timedelta(0), timedelta(seconds=1), timedelta(hours=7), timedelta(days=3)]
+        )
+        trade_record(
+            trade_id=f"edge:{i}", awarded_at=awarded, settled_at=settled, category_code="ferrous.heavy",
+            county_code=TANGSHAN, seller_uscc=SELLERS[0], buyer_uscc=BUYERS[1], quantity_t=Decimal("50"),
+            unit_price=Decimal("2000"),
+        )  # fmt: skip
+    p = indices.params()
+    assert date(2026, 3, 11) in p.holidays
+    every = [indices._to_trade(row).trade for row in TradeFact.objects.values_list(*indices.FACT_FIELDS)]
+    for start, end in [(date(2026, 3, 9), date(2026, 3, 9)), (date(2026, 3, 12), date(2026, 3, 12)),
+                       (date(2026, 3, 16), date(2026, 3, 20)), (date(2026, 3, 10), date(2026, 3, 13))]:  # fmt: skip
+        expected = {t.trade_id for t in every if start <= m.counting_day(t, p) <= end}
+        read = indices._facts_between(start, end, p)
+        assert {f.trade.trade_id for facts in read.values() for f in facts} == expected
+        assert expected  # each span has trades, at its edges too
