@@ -117,10 +117,6 @@ def series_of_fact(category: str, county: str) -> list[str]:
     return [series_code(c, s, k) for c in _ancestors(category) for s, k in _scopes_of_county(county)]
 
 
-def series_ensure(category: str, county: str) -> None:
-    series_ensure_many({(category, county)})
-
-
 def series_ensure_many(pairs, known: set[str] | None = None) -> set[str]:
     """Create the series of every (category, county) pair that do not exist yet, in a few queries.
     ``known``: codes already known to exist (skips the lookup). Returns the codes that now exist."""
@@ -259,7 +255,7 @@ def _facts_bucket(rows, start: date, end: date, p: m.Params, out: dict[date, lis
 
 
 def _facts_between(
-    start: date, end: date, p: m.Params, *, branch: str | None = None
+    start: date, end: date, p: m.Params, *, branch: str | None = None, stream: bool = True
 ) -> dict[date, list[_Fact]]:
     """Facts that count on business days in [start, end], by counting day (voided ones included:
     the rules exclude them, and the audit list says so). ``branch``: only facts of this category
@@ -277,7 +273,9 @@ def _facts_between(
         rows = rows.filter(Q(category_id=branch) | Q(category__code__startswith=f"{branch}."))
     rows = rows.values_list(*FACT_FIELDS)
     out: dict[date, list[_Fact]] = defaultdict(list)
-    _facts_bucket(rows.iterator(chunk_size=5000), start, end, p, out)
+    # ``stream``: through a server-side cursor, for spans of many facts; a day's branch (the live
+    # tick) is fetched at once, without the cursor's round trips.
+    _facts_bucket(rows.iterator(chunk_size=5000) if stream else rows, start, end, p, out)
     return out
 
 
@@ -845,22 +843,22 @@ def indicative_for(fact: TradeFact) -> list[dict]:
     each of them into its series once, and reads every series' previous close in one query."""
     p = params()
     day = m.counting_day(_to_trade(tuple(getattr(fact, f) for f in FACT_FIELDS)).trade, p)
-    series_ensure(fact.category_id, fact.region_id)
     codes = series_of_fact(fact.category_id, fact.region_id)
     wanted = set(codes)
+    before = IndexValue.objects.filter(series=OuterRef("pk"), day__lt=day).order_by("-day")
+    of_codes = IndexSeries.objects.filter(code__in=codes).annotate(
+        close_price=Subquery(before.values("price")[:1]), close_level=Subquery(before.values("level")[:1])
+    )
+    series = {s.code: s for s in of_codes}
+    if len(series) < len(wanted):  # the first trade of a series creates it (with no close before)
+        series_ensure_many({(fact.category_id, fact.region_id)}, known=set(series))
+        series = {s.code: s for s in of_codes.all()}
     trades_of: dict[str, list[m.Trade]] = defaultdict(list)
     branch = _ancestors(fact.category_id)[0]
-    for f in _facts_between(day, day, p, branch=branch).get(day, []):
+    for f in _facts_between(day, day, p, branch=branch, stream=False).get(day, []):
         for code in series_of_fact(f.trade.category, f.county):
             if code in wanted:
                 trades_of[code].append(f.trade)
-    before = IndexValue.objects.filter(series=OuterRef("pk"), day__lt=day).order_by("-day")
-    series = {
-        s.code: s
-        for s in IndexSeries.objects.filter(code__in=codes).annotate(
-            close_price=Subquery(before.values("price")[:1]), close_level=Subquery(before.values("level")[:1])
-        )
-    }
     ticks = []
     for code in codes:
         s = series.get(code)
@@ -883,16 +881,17 @@ def indicative_for(fact: TradeFact) -> list[dict]:
 
 def indicative_publish(fact_id: int) -> int:
     """After a trade's commit: compute and push its series' indicative values."""
-    from market.core.fanout import fanout_publish
+    from market.core.fanout import fanout_publish_many
 
     fact = TradeFact.objects.filter(pk=fact_id, voided_at__isnull=True).first()
     if fact is None:
         return 0
     ticks = indicative_for(fact)
+    messages = []
     for tick in ticks:
         message = {"type": "tick", **tick}
-        fanout_publish(INDICES_GROUP, message)
-        fanout_publish(f"{INDICES_GROUP}.{_group_safe(tick['series'])}", message)
+        messages += [(INDICES_GROUP, message), (f"{INDICES_GROUP}.{_group_safe(tick['series'])}", message)]
+    fanout_publish_many(messages)
     return len(ticks)
 
 

@@ -131,3 +131,36 @@ def test_a_group_message_from_another_process_is_delivered():
         return message
 
     assert async_to_sync(scenario)()["title"] == "来自另一个进程"
+
+
+def test_messages_published_together_reach_the_socket_in_order():
+    """``fanout_publish_many`` (the live index's ticks: one pipeline to Redis for every series and
+    group) delivers each message to its group's sockets, in the order given; other groups' sockets
+    get nothing of the others'."""
+    import asyncio
+
+    from market.core.fanout import fanout_publish_many, hub
+    from market.core.realtime import user_group
+
+    user, other = make_user(), make_user()
+    cookie = session_cookie_for(user)
+
+    async def scenario():
+        ws = communicator(cookie)
+        assert (await ws.connect())[0]
+        # The socket joins its group just after it is accepted: publish once the hub has subscribed.
+        for _ in range(200):
+            if hub.groups.get(user_group(user.pk)) and hub._lock is not None and not hub._lock.locked():
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        await sync_to_async(fanout_publish_many)(
+            [(user_group(user.pk), {"type": "notify", "title": f"第{i}条"}) for i in range(1, 4)]
+            + [(user_group(other.pk), {"type": "notify", "title": "别人的"})]
+        )
+        titles = [(await ws.receive_json_from(timeout=10))["title"] for _ in range(3)]
+        assert await ws.receive_nothing(timeout=0.5)
+        await ws.disconnect()
+        return titles
+
+    assert async_to_sync(scenario)() == ["第1条", "第2条", "第3条"]
