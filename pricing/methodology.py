@@ -819,6 +819,12 @@ def cell_value(
     if previous is not None and previous.day != previous_business_day(day, params.holidays):
         raise ValueError(f"previous value is for {previous.day}, not the business day before {day}")
     window = business_window(day, params.window_days, params.holidays)
+    if assessed_days is not None and isinstance(trades, tuple | list) and not trades:
+        # Nothing examined anywhere in the window (the commonest cell of a long history): the carry
+        # below, without assessing, pooling or measuring empty lists again.
+        days = [assessed_days.get(d) for d in window]
+        if all(a is not None and not a.kept and not a.unused and not a.review for a in days):
+            return _nothing_traded(day, window, previous, params, category)
     by_day: dict[date, list[Trade]] = {d: [] for d in window}
     for t in trades:
         d = counting_day(t, params)
@@ -876,14 +882,7 @@ def cell_value(
     unused = dict(today.unused)
     for t in today.kept:
         unused[t.trade_id] = Exclusion(Reason.NOT_LIQUID, ", ".join(day_liquidity.reasons))
-    carry = previous is not None and previous.price is not None
-    if carry:
-        was_carried = previous.status in (Status.CARRIED, Status.STALE)
-        days_carried = previous.days_carried + 1 if was_carried else 1
-        carried_from = previous.carried_from if was_carried else previous.day
-        status = Status.STALE if days_carried > params.stale_after else Status.CARRIED
-    else:
-        days_carried, carried_from, status = 0, None, None
+    carry, status, days_carried, carried_from = _carry(previous, params)
     return CellValue(
         status=status,
         price=previous.price if carry else None,
@@ -901,6 +900,44 @@ def cell_value(
         carried_from=carried_from,
         **common,
     )
+
+
+def _carry(previous: CellValue | None, params: Params) -> tuple[bool, Status | None, int, date | None]:
+    """Whether the previous P is carried, and the status, consecutive days and first day it gives."""
+    if previous is None or previous.price is None:
+        return False, None, 0, None
+    was_carried = previous.status in (Status.CARRIED, Status.STALE)
+    days_carried = previous.days_carried + 1 if was_carried else 1
+    carried_from = previous.carried_from if was_carried else previous.day
+    return (
+        True,
+        Status.STALE if days_carried > params.stale_after else Status.CARRIED,
+        days_carried,
+        carried_from,
+    )
+
+
+_EMPTY_LIQUIDITY: dict[tuple[int, str], tuple[Params, Liquidity]] = {}
+
+
+def _nothing_traded(
+    day: date, window: Sequence[date], previous: CellValue | None, params: Params, category: str
+) -> CellValue:
+    """``cell_value`` of a cell whose window examined no trade at all: what its ladder gives then
+    (rule 3 fails on no trades, day and window alike; the previous P is carried), field for field."""
+    hit = _EMPTY_LIQUIDITY.get((id(params), category))
+    if hit is None or hit[0] is not params:
+        if len(_EMPTY_LIQUIDITY) > 4096:
+            _EMPTY_LIQUIDITY.clear()
+        hit = _EMPTY_LIQUIDITY[(id(params), category)] = (params, liquidity((), params, category))
+    none = hit[1]
+    carry, status, days_carried, carried_from = _carry(previous, params)
+    return CellValue(
+        day=day, status=status, price=previous.price if carry else None, n=0, tonnes=Decimal(0),
+        amount=Decimal(0), min_price=None, max_price=None, excluded=0, used=(), unused=MappingProxyType({}),
+        review=(), day_liquidity=none, window_liquidity=none, window=tuple(window), days_carried=days_carried,
+        carried_from=carried_from, day_n=0, day_tonnes=Decimal(0), day_amount=Decimal(0),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ GENERATE_SQL = """
            'B' || lpad(floor(random() * 2000)::int::text, 17, '0'),
            q.qty, q.price, round(q.qty * q.price, 2), 'CNY',
            CASE WHEN random() < 0.01 THEN t.settled + interval '2 days' END, '', now()
-    FROM generate_series(%(first)s, %(last)s) AS g
+    FROM generate_series(%(first)s::int, %(last)s::int) AS g
     CROSS JOIN LATERAL (
         SELECT %(start)s::timestamptz + random() * (%(end)s::timestamptz - %(start)s::timestamptz) AS settled,
                g AS keep_lateral

@@ -819,3 +819,31 @@ def test_business_day_of_is_a_business_day_not_before_the_local_date(moment):
         m.is_business_day(moment.date(), params.holidays) and moment.time() < time(16, 30)
     )
     assert m.business_days_between(moment.date(), day, params.holidays) <= 1
+
+
+def test_a_window_without_trades_gives_the_same_cell_through_the_memo_as_without_it():
+    """Walking days with the memo (the close and the rebuild), a window that examined no trade takes
+    a short cut (``_nothing_traded``): each cell must equal the one computed from scratch, through T,
+    E, C, the step from C to S, a lone trade that carries on, and a series with nothing to carry."""
+    trades = [tr("1", 10, 2400, "A", "X", at(2)), tr("2", 12, 2420, "B", "Y", at(2, 11)),
+              tr("3", 9, 2390, "C", "Z", at(2, 12)), tr("4", 30, 2500, "A", "Y", at(16))]  # fmt: skip
+    empty = m.assess((), P)
+    memo, previous, statuses, shortcuts = {}, None, [], 0
+    d = date(2026, 3, 2)
+    while d <= date(2026, 4, 10):
+        if m.is_business_day(d):
+            todays = [t for t in trades if m.counting_day(t, P) == d]
+            memo[d] = m.assess(todays, P) if todays else empty  # as _Cells.close fills it
+            window = m.business_window(d, P.window_days)
+            if not any(m.counting_day(t, P) in window for t in trades):
+                shortcuts += 1
+            fast = m.cell_value(d, (), previous, P, category=CAT, assessed_days=memo)
+            slow = m.cell_value(d, trades, previous, P, category=CAT)
+            assert fast == slow, d
+            previous = slow
+            statuses.append(slow.status)
+        d += timedelta(days=1)
+    assert shortcuts > 10
+    assert {Status.TRANSACTION, Status.WINDOW, Status.CARRIED, Status.STALE} <= set(statuses)
+    nothing = m.cell_value(date(2026, 3, 2), (), None, P, category=CAT, assessed_days={})
+    assert nothing == m.cell_value(date(2026, 3, 2), [], None, P, category=CAT) and nothing.status is None
