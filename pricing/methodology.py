@@ -837,8 +837,11 @@ def cell_value(
         if assessed_days is not None:
             assessed_days[d] = assessed[d]
     today = assessed[day]
-    day_liquidity = liquidity(today.kept, params, category)
-    day_tonnes, day_amount = _totals(today.kept)
+    if today.kept:
+        day_liquidity = liquidity(today.kept, params, category)
+        day_tonnes, day_amount = _totals(today.kept)
+    else:  # most days of a sparse series
+        day_liquidity, day_tonnes, day_amount = _liquidity_of_none(params, category), Decimal(0), Decimal(0)
     common = {
         "day": day,
         "review": today.review,
@@ -873,7 +876,7 @@ def cell_value(
         return from_trades(Status.TRANSACTION, today.kept, dict(today.unused), today.excluded, None, [day])
 
     pooled = [t for d in window for t in assessed[d].kept]
-    window_liquidity = liquidity(pooled, params, category)
+    window_liquidity = liquidity(pooled, params, category) if pooled else _liquidity_of_none(params, category)
     if window_liquidity.ok:
         unused = {i: e for d in window for i, e in assessed[d].unused.items()}
         excluded = sum(assessed[d].excluded for d in window)
@@ -920,17 +923,23 @@ def _carry(previous: CellValue | None, params: Params) -> tuple[bool, Status | N
 _EMPTY_LIQUIDITY: dict[tuple[int, str], tuple[Params, Liquidity]] = {}
 
 
-def _nothing_traded(
-    day: date, window: Sequence[date], previous: CellValue | None, params: Params, category: str
-) -> CellValue:
-    """``cell_value`` of a cell whose window examined no trade at all: what its ladder gives then
-    (rule 3 fails on no trades, day and window alike; the previous P is carried), field for field."""
+def _liquidity_of_none(params: Params, category: str) -> Liquidity:
+    """``liquidity(())``: the same for every cell of a category, so made once per parameters object
+    and category (``Params`` itself is not hashable; the entry keeps it to check identity)."""
     hit = _EMPTY_LIQUIDITY.get((id(params), category))
     if hit is None or hit[0] is not params:
         if len(_EMPTY_LIQUIDITY) > 4096:
             _EMPTY_LIQUIDITY.clear()
         hit = _EMPTY_LIQUIDITY[(id(params), category)] = (params, liquidity((), params, category))
-    none = hit[1]
+    return hit[1]
+
+
+def _nothing_traded(
+    day: date, window: Sequence[date], previous: CellValue | None, params: Params, category: str
+) -> CellValue:
+    """``cell_value`` of a cell whose window examined no trade at all: what its ladder gives then
+    (rule 3 fails on no trades, day and window alike; the previous P is carried), field for field."""
+    none = _liquidity_of_none(params, category)
     carry, status, days_carried, carried_from = _carry(previous, params)
     return CellValue(
         day=day, status=status, price=previous.price if carry else None, n=0, tonnes=Decimal(0),
