@@ -129,17 +129,26 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+
+
+def postgresql_options(database: dict) -> None:
+    """Connection options of a PostgreSQL database (the primary, and the replica below)."""
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        return
     # A database host that stops answering (rather than refusing) fails a connection in seconds.
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT_S", 5)
+    database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT_S", 5)
     # Parameters bound on the server, and a statement run twice on a connection prepared (psycopg):
     # Django otherwise inlines the values, and PostgreSQL parses and plans every statement again,
     # which cost more than running most of the bid path's statements. Not for PgBouncer in
-    # transaction mode (prepared statements live on one server connection): set 0 there.
+    # transaction mode (prepared statements live on one server connection): set 0 there. A statement
+    # bound on the server takes at most 65,535 parameters: bulk writes go in batches.
     if env_int("DB_PREPARE_THRESHOLD", 2) > 0:
-        DATABASES["default"]["OPTIONS"].update(
+        database["OPTIONS"].update(
             server_side_binding=True, prepare_threshold=env_int("DB_PREPARE_THRESHOLD", 2)
         )
+
+
+postgresql_options(DATABASES["default"])
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Embedded default: WAL lets readers run beside the writer; IMMEDIATE makes a writing
     # transaction take the lock at BEGIN so concurrent writers queue instead of failing.
@@ -159,6 +168,7 @@ if DATABASE_REPLICA_URL:
         DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
     )
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests read the primary's test database
+    postgresql_options(DATABASES["replica"])
 DATABASE_REPLICA_ALIAS = "replica" if DATABASE_REPLICA_URL else ""
 DATABASE_ROUTERS = ["market.core.db_router.ReplicaRouter"]
 

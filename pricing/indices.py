@@ -168,7 +168,7 @@ def series_ensure_many(pairs, known: set[str] | None = None) -> set[str]:
                     sort_order={"national": 0, "zone": 1, "province": 2}[scope] * 1000 + c.count(".") * 100,
                 )  # fmt: skip
             )
-        IndexSeries.objects.bulk_create(rows, ignore_conflicts=True)
+        IndexSeries.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
         have |= set(missing)
     return have | set(wanted)
 
@@ -708,7 +708,7 @@ def _chain_period(composite: IndexSeries, members: dict, day: date, p: m.Params)
     # Weights rounded for storage must still sum to 1: the largest takes the remainder.
     drift = Decimal(1) - sum(r.weight for r in rows)
     max(rows, key=lambda r: r.weight).weight += drift
-    CompositeComponent.objects.bulk_create(rows, ignore_conflicts=True)
+    CompositeComponent.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     return list(CompositeComponent.objects.filter(composite=composite, year=year).select_related("component"))
 
 
@@ -792,7 +792,7 @@ def index_correct(
                 setattr(old, k, v)
             old.corrected_at = timezone.now()
             old.save()
-        IndexCorrection.objects.bulk_create(corrections)
+        IndexCorrection.objects.bulk_create(corrections, batch_size=1000)
         if corrections:
             composites = IndexValue.objects.filter(day=day, series__kind=SeriesKind.COMPOSITE)
             before = {v.series_id: v for v in composites}

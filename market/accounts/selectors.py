@@ -67,7 +67,7 @@ _MEMBERSHIP_FIRST = Prepared(lambda user: memberships_of(user).order_by("created
 
 def membership_acting(*, user, organisation_id=None) -> Membership | None:
     """The membership the user acts through: the chosen one if still valid, else their first."""
-    if organisation_id and str(organisation_id).isdigit():
+    if organisation_id and str(organisation_id).isdecimal() and str(organisation_id).isascii():
         chosen = _MEMBERSHIP_CHOSEN.first(user=user.pk, organisation=int(organisation_id))
         if chosen:
             return chosen

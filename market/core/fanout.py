@@ -168,6 +168,7 @@ def fanout_publish(group: str, message: dict) -> None:
 
 def fanout_publish_many(messages) -> None:
     """Publish each (group, message) as ``fanout_publish`` does, in order, in one round trip to Redis."""
+    messages = list(messages)
     try:
         texts = [(group, json.dumps(message, ensure_ascii=False, default=str)) for group, message in messages]
         if not texts:

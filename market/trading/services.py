@@ -7,6 +7,7 @@ messages, notifications, search indexing and scheduled closes run only after com
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -95,6 +96,8 @@ REFUSALS = {
     "credit_too_low": (403, gettext_noop("卖方要求竞买人信用分不低于 %(minimum)s，贵单位当前为 %(score)s。")),
     "deposit_required": (403, gettext_noop("请先缴纳保证金 ¥%(amount)s，经确认到账后才能出价。")),
 }
+
+logger = logging.getLogger(__name__)
 
 
 class TradeRefused(Refusal):
@@ -599,7 +602,11 @@ def _after_bid(sale: Sale, outcome: engine.Outcome, *, bidder_org: int, market: 
     with transaction.atomic():
         commit_async()
         lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **market)
-        _after_bid_notify(sale, outcome, bidder_org=bidder_org)
+        try:
+            with transaction.atomic():  # a savepoint: a notice that fails keeps the market columns
+                _after_bid_notify(sale, outcome, bidder_org=bidder_org)
+        except Exception:
+            logger.exception("sale %s: notices of bid %s not written", sale.pk, sale.sequence)
 
 
 _UNKNOWN = object()

@@ -12,6 +12,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from market.accounts.models import VerificationStatus
 from market.accounts.services import organisation_decide
 from market.asgi import application
+from market.core.realtime import user_group
 from tests.factories import make_organisation, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -33,6 +34,20 @@ def communicator(cookie: bytes | None = None, origin=b"http://testserver"):
     return WebsocketCommunicator(application, "/ws/notifications/", headers=headers)
 
 
+async def subscribed(group: str) -> None:
+    """Wait until this process's hub has subscribed ``group``: a socket joins its group just after it
+    is accepted, and a message published before that is not for it."""
+    import asyncio
+
+    from market.core.fanout import hub
+
+    for _ in range(200):
+        if hub.groups.get(group) and hub._lock is not None and not hub._lock.locked():
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+
+
 def test_the_channel_layer_is_redis():
     assert type(get_channel_layer()).__module__.startswith("channels_redis")
 
@@ -46,6 +61,7 @@ def test_a_verification_decision_reaches_the_members_open_page(operator):
         ws = communicator(cookie)
         connected, _ = await ws.connect()
         assert connected
+        await subscribed(user_group(admin.pk))
         await sync_to_async(organisation_decide)(actor=operator, organisation=org, decision="verify")
         message = await ws.receive_json_from(timeout=5)
         await ws.disconnect()
@@ -137,10 +153,7 @@ def test_messages_published_together_reach_the_socket_in_order():
     """``fanout_publish_many`` (the live index's ticks: one pipeline to Redis for every series and
     group) delivers each message to its group's sockets, in the order given; other groups' sockets
     get nothing of the others'."""
-    import asyncio
-
-    from market.core.fanout import fanout_publish_many, hub
-    from market.core.realtime import user_group
+    from market.core.fanout import fanout_publish_many
 
     user, other = make_user(), make_user()
     cookie = session_cookie_for(user)
@@ -148,12 +161,7 @@ def test_messages_published_together_reach_the_socket_in_order():
     async def scenario():
         ws = communicator(cookie)
         assert (await ws.connect())[0]
-        # The socket joins its group just after it is accepted: publish once the hub has subscribed.
-        for _ in range(200):
-            if hub.groups.get(user_group(user.pk)) and hub._lock is not None and not hub._lock.locked():
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+        await subscribed(user_group(user.pk))
         await sync_to_async(fanout_publish_many)(
             [(user_group(user.pk), {"type": "notify", "title": f"第{i}条"}) for i in range(1, 4)]
             + [(user_group(other.pk), {"type": "notify", "title": "别人的"})]

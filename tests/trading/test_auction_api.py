@@ -379,6 +379,28 @@ def test_the_lots_market_columns_follow_the_sale_after_commit_and_never_go_back(
     assert floor.lot.current_price == Decimal("2010.00")
 
 
+def test_a_notice_that_fails_after_a_bid_keeps_the_lots_market_columns(
+    floor, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    """The lot's market columns and the notices share one transaction after the bid: a notice that
+    cannot be written is logged and leaves the columns written (and the bid, committed before)."""
+    from market.trading import services as trading
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("notices table unavailable")
+
+    a, b = floor.buyers[:2]
+    floor.sale()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert a.bid(floor.lot, 2000).status_code == 201
+    monkeypatch.setattr(trading, "_after_bid_notify", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert b.bid(floor.lot, 2010).status_code == 201
+    floor.lot.refresh_from_db()
+    assert (floor.lot.current_price, floor.lot.bid_count) == (Decimal("2010.00"), 2)
+    assert "notices of bid" in caplog.text and Bid.objects.count() == 2
+
+
 def test_a_relisted_lots_new_sale_carries_its_sequence_on(floor, django_capture_on_commit_callbacks):
     """Watchers drop messages older than the last they saw: a new sale must not start again at 1."""
     a = floor.buyers[0]
