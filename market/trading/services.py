@@ -63,6 +63,8 @@ from market.trading.models import (
 )
 from market.trading.signals import award_created, deposit_moved
 
+logger = logging.getLogger(__name__)
+
 # --- refusals -------------------------------------------------------------------------------
 
 REFUSALS = {
@@ -96,8 +98,6 @@ REFUSALS = {
     "credit_too_low": (403, gettext_noop("卖方要求竞买人信用分不低于 %(minimum)s，贵单位当前为 %(score)s。")),
     "deposit_required": (403, gettext_noop("请先缴纳保证金 ¥%(amount)s，经确认到账后才能出价。")),
 }
-
-logger = logging.getLogger(__name__)
 
 
 class TradeRefused(Refusal):
