@@ -47,6 +47,9 @@ class DomainError(exceptions.APIException):
 
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
+    nothing_written = False
+    """True when the service that raised it wrote nothing and left its transaction usable (then
+    ``market.core.idempotency`` keeps the refusal in that transaction instead of rolling it back)."""
 
     def __init__(self, message, code=None, status_code=None):
         super().__init__(detail=message, code=code or self.default_code)

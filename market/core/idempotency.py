@@ -4,8 +4,9 @@ The key's row is inserted at the end of the work's own transaction, with the ans
 constraint on (user, key): one statement, no savepoint. A retry that arrives while the first request
 is still running does its work behind the same locks, then fails on that index once the first
 commits, which rolls its work back, and replays the first answer. Answers that are refusals (4xx)
-are kept too (in a transaction of their own, the work having been rolled back), so a retry is told
-the same thing; a 5xx is not kept, so the request may be tried again.
+are kept too (in one statement of their own, the work having been rolled back; or in the work's
+transaction, committed, when the refusal says ``nothing_written``), so a retry is told the same
+thing; a 5xx is not kept, so the request may be tried again.
 """
 
 import hashlib
@@ -49,12 +50,24 @@ def _replay(record: IdempotencyKey, request_hash: str) -> Response:
     return response
 
 
+def _key_of(request) -> str:
+    """The request's key, or "" when it has none (or its user is anonymous): then no key is kept."""
+    key = (request.headers.get(HEADER) or "").strip()
+    return key if key and request.user.is_authenticated else ""
+
+
+def in_transaction(request) -> bool:
+    """Whether ``idempotent`` runs this request's work inside a transaction of its own, rolled back
+    whenever the work raises (a work may then skip savepoints of its own)."""
+    return bool(_key_of(request))
+
+
 def idempotent(request, work, *, context=None, before=None) -> Response:
     """Run ``work()`` (which returns a DRF Response or raises) at most once per key and user.
     ``before()``: checks that only read, run first and outside the work's transaction; what they
     raise is answered (and kept) as if the work had raised it."""
-    key = (request.headers.get(HEADER) or "").strip()
-    if not key or not request.user.is_authenticated:
+    key = _key_of(request)
+    if not key:
         if before is not None:
             before()
         return work()
@@ -70,7 +83,14 @@ def idempotent(request, work, *, context=None, before=None) -> Response:
         if before is not None:
             before()  # outside the transaction: a refusal here has nothing to roll back
         with transaction.atomic():
-            response = work()
+            try:
+                response = work()
+            except Exception as exc:
+                if not getattr(exc, "nothing_written", False) or transaction.get_rollback():
+                    raise
+                # The work wrote nothing and left the transaction usable: its refusal is kept in
+                # it and committed (a rollback would also drop the connection's prepared statements).
+                response = _refusal(exc, request, context)
             if response.status_code >= 500:  # not kept: the request may be tried again
                 transaction.set_rollback(True)
                 return response
@@ -81,15 +101,25 @@ def idempotent(request, work, *, context=None, before=None) -> Response:
     except IntegrityError as error:
         return _replay_committed(request, key, request_hash, error)
     except Exception as exc:
-        response = exception_handler(exc, context or {"request": request})
-        if response is None:  # not a refusal: let it fail as a 5xx and keep nothing
-            raise
+        response = _refusal(exc, request, context)
     if response.status_code < 500:  # a refusal is kept too: a retry is told the same thing
         try:
-            with transaction.atomic():
+            if transaction.get_connection().in_atomic_block:
+                with transaction.atomic():
+                    _remember(request, key, request_hash, response)
+            else:  # one statement in autocommit, no BEGIN and COMMIT around it
                 _remember(request, key, request_hash, response)
         except IntegrityError as error:
             return _replay_committed(request, key, request_hash, error)
+    return response
+
+
+def _refusal(exc: Exception, request, context) -> Response:
+    """The answer to what the work (or ``before``) raised; raised again when it is not a refusal
+    (a 5xx, keeping nothing)."""
+    response = exception_handler(exc, context or {"request": request})
+    if response is None:
+        raise exc
     return response
 
 

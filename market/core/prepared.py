@@ -9,8 +9,8 @@ answer them, and the bid path runs a handful of them on every bid.
 (distinctive integers and strings), compiles the queryset it returns, and finds where each probe
 landed among the statement's parameters. Each call then runs the cached SQL with the caller's
 values in those places and builds the model instances as Django's own ``ModelIterable`` does
-(``select_related`` objects, annotations and the database converters included). Only integer and
-string parameters are supported (what the hot reads filter on), and a ``build`` whose SQL would
+(``select_related`` objects, annotations and the database converters included). Only integer,
+string and ``Decimal`` parameters are supported (what the hot reads filter on), and a ``build`` whose SQL would
 depend on the values themselves (``filter(x__in=...)`` with a varying length, or ``if`` on them) is
 refused at the first compile: every probe must appear among the parameters as itself.
 
@@ -24,12 +24,15 @@ Django requires; callers use it only inside one.
 
 import threading
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import connections
 from django.db.models.query import ModelIterable, get_related_populators
 
 _INT_PROBE = 7_340_000_000_000
 _STR_PROBE = "\u2063prepared-probe-{}\u2063"
+_DECIMAL_PROBE = Decimal("7340000000000.37")
+_KINDS = (int, str, Decimal)
 
 
 @dataclass(frozen=True)
@@ -52,18 +55,16 @@ class Prepared:
 
     def __init__(self, build, **types):
         for name, kind in types.items():
-            if kind not in (int, str):
-                raise TypeError(f"{name}: only int and str parameters are prepared")
+            if kind not in _KINDS:
+                raise TypeError(f"{name}: only int, str and Decimal parameters are prepared")
         self.build = build
         self.types = types
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
     def _probes(self) -> dict:
-        return {
-            name: (_INT_PROBE + i if kind is int else _STR_PROBE.format(i))
-            for i, (name, kind) in enumerate(self.types.items())
-        }
+        probe = {int: lambda i: _INT_PROBE + i, str: _STR_PROBE.format, Decimal: lambda i: _DECIMAL_PROBE + i}
+        return {name: probe[kind](i) for i, (name, kind) in enumerate(self.types.items())}
 
     def _compile(self, alias: str) -> _Compiled:
         probes = self._probes()

@@ -13,7 +13,7 @@ from market.accounts.api import acting_organisation
 from market.accounts.selectors import membership_acting, memberships_of
 from market.core.audit import client_ip
 from market.core.drf import Pagination, paginated
-from market.core.idempotency import idempotent
+from market.core.idempotency import idempotent, in_transaction
 from market.trading import selectors, services
 from market.trading.models import Award, Deposit, LotOffer
 
@@ -253,7 +253,7 @@ class BidListView(APIView):
             try:
                 state = services.bid_place(
                     actor=request.user, organisation=bid.organisation, lot_id=pk, ip=client_ip(request),
-                    checked=bid,
+                    checked=bid, savepoint=not in_transaction(request),  # idempotent's rolls back what raises
                 )  # fmt: skip
             except services.TradeRefused as exc:
                 refused(exc)

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
@@ -365,11 +365,54 @@ _SALE_FOR_UPDATE = Prepared(
 )
 
 
+# The same lock, taken only when a challenger's bid is above the price: a sale whose price has
+# reached the bid is not locked at all. On a busy lot the bids sent on the same minimum queue for
+# the lock together; when the first one commits, PostgreSQL checks the others' condition again on
+# the new row and hands them no row instead of the lock, so they are refused without holding it
+# one after the other.
+_SALE_FOR_UPDATE_ABOVE = Prepared(
+    lambda lot, amount, organisation: (
+        Sale.objects.select_for_update(of=("self",))
+        .select_related("lot", "lot__category")
+        .defer(*_LOT_TEXTS)
+        .filter(lot_id=lot, status=SaleStatus.ACTIVE)
+        .filter(Q(current_price__isnull=True) | Q(current_price__lt=amount) | Q(leader_id=organisation))
+        .order_by("pk")[:1]
+    ),
+    lot=int,
+    amount=Decimal,
+    organisation=int,
+)
+
+
 def _sale_for_update(lot_id: int) -> Sale:
     sale = _SALE_FOR_UPDATE.first(lot=int(lot_id))
     if sale is None:
         raise TradeRefused("not_on_sale")
     return sale
+
+
+def _sale_for_bid(checked: BidChecked) -> Sale | TradeRefused:
+    """The sale locked for a bid, or the refusal of a bid that the price has already reached.
+
+    A challenger's bid at or below the current price is too low now and on every later state (the
+    price never falls; only the leader may bid it again), so the lock is asked for only when the
+    bid is above it (``_SALE_FOR_UPDATE_ABOVE``). When none is handed over, the committed state
+    says why: too low (the refusal is returned, with the minimum, nothing having been written or
+    locked), or anything else, decided under the lock as before."""
+    amount, maximum = checked.amount, checked.maximum
+    if not checked.auction or amount <= 0 or (maximum is not None and maximum < amount):
+        return _sale_for_update(checked.lot_id)
+    lot_id, organisation = int(checked.lot_id), checked.organisation
+    sale = _SALE_FOR_UPDATE_ABOVE.first(lot=lot_id, amount=amount, organisation=organisation.pk)
+    if sale is not None:
+        return sale
+    try:
+        _too_low_before_the_lock(lot_id, organisation, amount, maximum)
+    except TradeRefused as refusal:
+        refusal.nothing_written = True
+        return refusal
+    return _sale_for_update(lot_id)
 
 
 def _open_check(sale: Sale, now: datetime) -> None:
@@ -438,6 +481,7 @@ class BidChecked:
     amount: Decimal
     maximum: Decimal | None
     known_bidder: Bidder | None
+    auction: bool = False  # the sale read was a live auction's
 
 
 def bid_check(*, actor, organisation: Organisation, lot_id: int, amount, maximum=None) -> BidChecked:
@@ -451,75 +495,86 @@ def bid_check(*, actor, organisation: Organisation, lot_id: int, amount, maximum
     maximum = _dec(maximum, "maximum", positive=False)
     snapshot = _too_low_before_the_lock(lot_id, organisation, amount, maximum)
     known_bidder = _BIDDER.first(sale=snapshot.pk, organisation=organisation.pk) if snapshot else None
-    return BidChecked(organisation, lot_id, amount, maximum, known_bidder)
+    auction = snapshot is not None and snapshot.mode == TradeMode.AUCTION
+    return BidChecked(organisation, lot_id, amount, maximum, known_bidder, auction)
 
 
 def bid_place(
     *, actor, organisation: Organisation, lot_id: int, amount=None, maximum=None, ip=None,
-    checked: BidChecked | None = None,
+    checked: BidChecked | None = None, savepoint: bool = True,
 ) -> dict:  # fmt: skip
     """One bid in one transaction: lock the sale, check the clock and the bidder, apply the rules,
     insert the bid rows, bump the sequence. Returns what the bidder sees next.
 
     The sale's lock is the floor's bottleneck (every bid on a lot waits for it), so what does not
     depend on the locked state is read before it (``bid_check``: the membership, the bidder's row;
-    ``checked`` when the caller ran it already), and what only mirrors it is written after the
-    commit (the lot's market columns, guarded by the sequence; the search counts' generation;
-    notices)."""
+    ``checked`` when the caller ran it already), a bid the price has already reached does not take
+    it (``_sale_for_bid``: that refusal leaves the transaction as it found it, committed rather than
+    rolled back, and says so with ``nothing_written``), and what only mirrors it is written after
+    the commit (the lot's market columns, guarded by the sequence; the search counts' generation;
+    notices).
+
+    ``savepoint=False``: a caller whose own transaction is rolled back whenever this raises (the
+    API's ``idempotent``) spares the two statements of a savepoint while the lock is held."""
     if checked is None:
         checked = bid_check(
             actor=actor, organisation=organisation, lot_id=lot_id, amount=amount, maximum=maximum
         )
     elif checked.lot_id != lot_id:
         raise ValueError("the bid was checked for another lot")
+    with transaction.atomic(savepoint=savepoint):
+        sale = _sale_for_bid(checked)
+        if isinstance(sale, TradeRefused):
+            refusal = sale
+        else:
+            return _bid_locked(sale, checked, actor=actor, ip=ip)
+    raise refusal
+
+
+def _bid_locked(sale: Sale, checked: BidChecked, *, actor, ip) -> dict:
+    """``bid_place`` under the sale's lock."""
     organisation, amount, maximum = checked.organisation, checked.amount, checked.maximum
     known_bidder = checked.known_bidder
-    with transaction.atomic():
-        sale = _sale_for_update(lot_id)
-        now = timezone.now()
-        _open_check(sale, now)
-        deposit = _deposit_for_update(sale, organisation)
-        eligibility_check(sale, organisation, deposit=deposit)
-        if sale.mode == TradeMode.TENDER:
-            return _tender_bid(sale, organisation, actor=actor, amount=amount, ip=ip)
-        if sale.mode != TradeMode.AUCTION:
-            raise TradeRefused("wrong_mode")
-        try:
-            outcome = engine.bid_apply(
-                rules_of(sale), state_of(sale), bidder=organisation.pk, amount=amount, maximum=maximum,
-                order=sale.sequence + 1, now=now,
-            )  # fmt: skip
-        except engine.Refused as exc:
-            raise _refused(exc) from None
-        if known_bidder is not None and known_bidder.sale_id == sale.pk:
-            bidder = known_bidder
-        else:
-            bidder = _bidder(sale, organisation.pk)
-        _bidder_maximum_raise(bidder, maximum or amount)
-        bidders = {organisation.pk: bidder}
-        rows = _steps_insert(
-            sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip, known=bidders
+    now = timezone.now()
+    _open_check(sale, now)
+    deposit = _deposit_for_update(sale, organisation)
+    eligibility_check(sale, organisation, deposit=deposit)
+    if sale.mode == TradeMode.TENDER:
+        return _tender_bid(sale, organisation, actor=actor, amount=amount, ip=ip)
+    if sale.mode != TradeMode.AUCTION:
+        raise TradeRefused("wrong_mode")
+    try:
+        outcome = engine.bid_apply(
+            rules_of(sale), state_of(sale), bidder=organisation.pk, amount=amount, maximum=maximum,
+            order=sale.sequence + 1, now=now,
+        )  # fmt: skip
+    except engine.Refused as exc:
+        raise _refused(exc) from None
+    if known_bidder is not None and known_bidder.sale_id == sale.pk:
+        bidder = known_bidder
+    else:
+        bidder = _bidder(sale, organisation.pk)
+    _bidder_maximum_raise(bidder, maximum or amount)
+    bidders = {organisation.pk: bidder}
+    rows = _steps_insert(sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip, known=bidders)
+    _state_write(sale, outcome.state)
+    sale.save(update_fields=[
+        "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count",
+        "bidder_count", "sequence",
+    ])  # fmt: skip
+    leader = bidders.get(sale.leader_id)
+    leader_label = leader.label if leader is not None else _UNKNOWN
+    _after_change(sale, event="extended" if outcome.extended else "bid", bids=rows, **_known(leader_label))
+    # The lot's market columns and the notices are written after commit: nothing else waits on
+    # the sale's lock (the live message, registered before, goes out first).
+    market = _lot_market_fields(sale)
+    transaction.on_commit(
+        lambda: _after_bid(sale, outcome, bidder_org=organisation.pk, market=market), robust=True
+    )
+    if outcome.extended:
+        audit_record(
+            actor=None, action="sale.extend", target=sale, data={"closes_at": sale.closes_at.isoformat()}
         )
-        _state_write(sale, outcome.state)
-        sale.save(update_fields=[
-            "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count",
-            "bidder_count", "sequence",
-        ])  # fmt: skip
-        leader = bidders.get(sale.leader_id)
-        leader_label = leader.label if leader is not None else _UNKNOWN
-        _after_change(
-            sale, event="extended" if outcome.extended else "bid", bids=rows, **_known(leader_label)
-        )
-        # The lot's market columns and the notices are written after commit: nothing else waits on
-        # the sale's lock (the live message, registered before, goes out first).
-        market = _lot_market_fields(sale)
-        transaction.on_commit(
-            lambda: _after_bid(sale, outcome, bidder_org=organisation.pk, market=market), robust=True
-        )
-        if outcome.extended:
-            audit_record(
-                actor=None, action="sale.extend", target=sale, data={"closes_at": sale.closes_at.isoformat()}
-            )
     from market.trading.selectors import sale_state_for
 
     return sale_state_for(sale, organisation, bidder=bidder, deposit=deposit, **_known(leader_label))

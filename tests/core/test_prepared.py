@@ -53,3 +53,22 @@ def test_a_build_that_ignores_a_parameter_or_takes_another_type_is_refused():
         Prepared(lambda when: User.objects.filter(date_joined=when), when=float)
     with pytest.raises(TypeError, match="expected the parameters"):
         USER_BY_EMAIL.all(mail="one@example.com")
+
+
+def test_decimal_parameters_compare_as_numbers():
+    from decimal import Decimal
+
+    from listings.models import Lot
+    from tests.trading.conftest import published_lot
+
+    seller = make_organisation(name="丙钢铁有限公司", role="generator")
+    small = published_lot(seller, quantity="80.5", title="小批")
+    published_lot(seller, quantity="500", title="大批")
+    at_most = Prepared(
+        lambda quantity, seller: Lot.objects.filter(seller_id=seller, quantity__lte=quantity).order_by("pk"),
+        quantity=Decimal,
+        seller=int,
+    )
+    assert [lot.pk for lot in at_most.all(quantity=Decimal("80.50"), seller=seller.pk)] == [small.pk]
+    assert at_most.all(quantity=Decimal("80.49"), seller=seller.pk) == []
+    assert len(at_most.all(quantity=Decimal("1000"), seller=seller.pk)) == 2

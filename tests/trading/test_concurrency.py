@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from market.trading import services
@@ -157,6 +158,60 @@ def test_a_bid_below_the_committed_minimum_is_refused_without_queueing_for_the_l
     assert late.status_code == 400 and late.json()["code"] == "bid_too_low"
     assert "2,010.00" in late.json()["message"]
     assert b.bid(tx_floor.lot, 2010).status_code == 201  # a bid at the minimum takes the lock
+
+
+def test_bids_queued_on_one_minimum_are_refused_by_the_first_commit_without_taking_the_lock(tx_floor):
+    """Bidders who all send the same minimum queue for the sale's lock together. When the first
+    commits, the others are refused (told the new minimum) without taking the lock one after the
+    other: their transaction rolls nothing back, and a retry of one is answered the same."""
+    a, b, c = tx_floor.buyers[:3]
+    tx_floor.sale(start_price="2000", increment_amount="10")
+    assert a.bid(tx_floor.lot, 2000).status_code == 201
+    locked, release = threading.Event(), threading.Event()
+
+    def rival_bid_held_open():  # c's bid at the minimum, its commit held back while b queues
+        try:
+            with transaction.atomic():
+                services.bid_place(actor=c.user, organisation=c.org, lot_id=tx_floor.lot.pk, amount="2010")
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    answer, statements = {}, []
+
+    def queued_bid():  # sent on the same minimum, 2010, while c holds the lock
+        try:
+            with CaptureQueriesContext(connections["default"]) as ctx:
+                answer["late"] = b.bid(tx_floor.lot, 2010, key="queued-on-2010")
+            statements.extend(q["sql"] for q in ctx.captured_queries)
+        finally:
+            connections.close_all()
+
+    rival = threading.Thread(target=rival_bid_held_open)
+    rival.start()
+    assert locked.wait(10)
+    late = threading.Thread(target=queued_bid)
+    late.start()
+    deadline = time.monotonic() + 10
+    while not waiting_for_lock() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert waiting_for_lock()  # b passed the committed minimum and waits behind c
+    release.set()
+    rival.join(30)
+    late.join(30)
+
+    r = answer["late"]
+    assert r.status_code == 400 and r.json()["code"] == "bid_too_low"
+    assert "2,020.00" in r.json()["message"]  # the minimum after c's bid
+    locking = [i for i, sql in enumerate(statements) if "FOR UPDATE" in sql]
+    assert len(locking) == 1, statements  # asked once, handed no row: not locked, not asked again
+    assert not any(sql.startswith("ROLLBACK") for sql in statements), statements
+    assert statements[-1] == "COMMIT" and "core_idempotencykey" in statements[-2]  # kept in its transaction
+    retry = b.bid(tx_floor.lot, 2010, key="queued-on-2010")
+    assert retry.status_code == 400 and retry["Idempotent-Replayed"] == "true"
+    assert sorted(Bid.objects.values_list("amount", flat=True)) == [Decimal("2000"), Decimal("2010")]
+    assert b.bid(tx_floor.lot, 2020).status_code == 201
 
 
 @pytest.mark.faults
