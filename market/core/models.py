@@ -190,6 +190,9 @@ class Notification(models.Model):
     kind = models.CharField(_("类型"), max_length=32, blank=True)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True)
     read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
+    email_pending = models.BooleanField(_("待发邮件"), default=False)
+    """The notice is still to be e-mailed: the outbox that ``market.core.tasks.notifications_email``
+    sends from (set in the notice's own transaction, cleared once sent)."""
 
     class Meta:
         verbose_name = _("站内通知")
@@ -199,6 +202,9 @@ class Notification(models.Model):
             models.Index(fields=["user", "-created_at"]),
             models.Index(
                 fields=["user"], condition=models.Q(read_at__isnull=True), name="notification_unread"
+            ),
+            models.Index(
+                fields=["id"], condition=models.Q(email_pending=True), name="notification_email_pending"
             ),
         ]
 

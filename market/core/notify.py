@@ -2,10 +2,15 @@
 message to their open pages and an email.
 
 The rows are written in the caller's transaction, so a rolled-back action tells nobody; the live
-message and the email are side effects and run only after the transaction commits.
+message is a side effect and goes out only after the transaction commits. The email is durable: the
+row itself is the outbox (``email_pending``), sent by ``market.core.tasks.notifications_email``,
+which a committed notice wakes at most once per ``NOTIFY_EMAIL_DELAY_S`` (one cache key, instead of
+a Celery message per notice on every contested bid) and beat runs every minute besides, so an email
+whose wake-up was lost (a broker down at that moment, a worker killed) is still sent.
 """
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import Count, QuerySet
@@ -25,11 +30,14 @@ def notify_users(
     title, body, url = str(title)[:255], str(body), str(url)[:500]
     counted = None  # unread counts, when the insert returned them
     if isinstance(user_ids, QuerySet):
-        ids, counted = _insert_from(user_ids, title=title, body=body, url=url, kind=kind)
+        ids, counted = _insert_from(user_ids, title=title, body=body, url=url, kind=kind, email_pending=email)
     else:
         ids = sorted({int(i) for i in user_ids})
         Notification.objects.bulk_create(
-            [Notification(user_id=uid, title=title, body=body, url=url, kind=kind) for uid in ids],
+            [
+                Notification(user_id=uid, title=title, body=body, url=url, kind=kind, email_pending=email)
+                for uid in ids
+            ],
             batch_size=1000,
         )
     if not ids:
@@ -50,12 +58,23 @@ def notify_users(
                 },
             )
         if email:
-            from market.core.tasks import email_send
-
-            link = settings.SITE_URL + url if url.startswith("/") else url
-            email_send.delay(user_ids=ids, subject=title, body=f"{body}\n\n{link}".strip())
+            email_outbox_wake()
 
     transaction.on_commit(_send, robust=True)
+
+
+_WAKE_KEY = "notify:email:wake"
+
+
+def email_outbox_wake() -> None:
+    """Have the outbox sent ``NOTIFY_EMAIL_DELAY_S`` from now, unless a wake-up already queued
+    will run after now: the key lives half the delay, so every notice committed while it lives is
+    already in the outbox when the sweep it belongs to runs."""
+    from market.core.tasks import notifications_email
+
+    delay = settings.NOTIFY_EMAIL_DELAY_S
+    if cache.add(_WAKE_KEY, 1, timeout=max(1, delay // 2)):
+        notifications_email.apply_async(countdown=delay)
 
 
 def _insert_from(user_ids: QuerySet, **values) -> tuple[list[int], dict[int, int] | None]:
@@ -71,7 +90,7 @@ def _insert_from(user_ids: QuerySet, **values) -> tuple[list[int], dict[int, int
     except EmptyResultSet:  # e.g. members of no organisation: nobody to tell
         return [], None
     meta = Notification._meta
-    names = ["title", "body", "url", "kind", "created_at"]
+    names = ["title", "body", "url", "kind", "email_pending", "created_at"]
     columns = ", ".join(quote(meta.get_field(n).column) for n in ["user", *names])
     placeholders = ", ".join(["%s"] * len(names))
     table, user_column = quote(meta.db_table), quote(meta.get_field("user").column)

@@ -74,3 +74,106 @@ def test_the_live_message_carries_each_users_unread_count_with_the_new_notice(
         (f"user.{trader.pk}", "成交通知", 3),
         (f"user.{other.pk}", "成交通知", 2),
     ]
+
+
+@pytest.fixture
+def wakes(monkeypatch):
+    """The outbox's wake-ups, recorded instead of published to the broker (a sweep is run here)."""
+    from django.core.cache import cache
+
+    from market.core import notify
+    from market.core.tasks import notifications_email
+
+    cache.delete(notify._WAKE_KEY)
+    calls = []
+    monkeypatch.setattr(notifications_email, "apply_async", lambda **kw: calls.append(kw))
+    yield calls
+    cache.delete(notify._WAKE_KEY)
+
+
+def test_a_notices_email_waits_in_the_outbox_and_is_sent_once(wakes, django_capture_on_commit_callbacks):
+    from market.core.tasks import notifications_email
+
+    org = make_organisation()
+    trader, gone = make_user("trader@example.cn"), make_user("gone@example.cn")
+    make_member(org, role=MemberRole.TRADER, user=trader)
+    make_member(org, role=MemberRole.TRADER, user=gone)
+    gone.is_active = False
+    gone.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_users(
+            trading_members(org.pk), title="您的出价已被超过", body="当前价 ¥2,010.00。", url="/lots/7/"
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_users([trader.pk], title="成交通知", url="/awards/")
+        notify_users([trader.pk], title="只在站内", email=False)
+    assert wakes == [{"countdown": 2}]  # one wake-up for notices committed within a second
+    pending = set(Notification.objects.filter(email_pending=True).values_list("title", flat=True))
+    assert pending == {"您的出价已被超过", "成交通知"} and not mail.outbox
+
+    assert notifications_email() == 2  # the inactive user's notice leaves the outbox unsent
+    assert sorted((m.to[0], m.subject) for m in mail.outbox) == [
+        ("trader@example.cn", "[再生资源交易市场] 您的出价已被超过"),
+        ("trader@example.cn", "[再生资源交易市场] 成交通知"),
+    ]
+    outbid = next(m for m in mail.outbox if "超过" in m.subject)
+    assert outbid.body == "当前价 ¥2,010.00。\n\nhttp://127.0.0.1:8000/lots/7/"
+    assert not Notification.objects.filter(email_pending=True).exists()
+    assert notifications_email() == 0 and len(mail.outbox) == 2  # nothing sent twice
+
+
+def test_a_failing_mail_server_leaves_the_rest_of_the_outbox_for_the_next_sweep(wakes, monkeypatch):
+    from django.core.mail import EmailMessage
+
+    from market.core.tasks import notifications_email
+
+    users = [make_user(f"u{i}@example.cn") for i in range(3)]
+    notify_users([u.pk for u in users], title="流标通知")
+    real_send, calls = EmailMessage.send, []
+
+    def second_fails(self, *args, **kwargs):
+        calls.append(self.to[0])
+        if len(calls) == 2:
+            raise ConnectionRefusedError("mail server down")
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmailMessage, "send", second_fails)
+    assert notifications_email() == 1
+    assert Notification.objects.filter(email_pending=True).count() == 2
+    assert notifications_email() == 2
+    assert sorted(m.to[0] for m in mail.outbox) == ["u0@example.cn", "u1@example.cn", "u2@example.cn"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_sweeps_at_once_send_different_notices(wakes):
+    """A notice claimed by one sweep (its row locked) is skipped by another, not sent twice."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from market.core.tasks import notifications_email
+
+    users = [make_user(f"s{i}@example.cn") for i in range(3)]
+    notify_users([u.pk for u in users], title="截标提醒")
+    first = Notification.objects.filter(title="截标提醒").order_by("pk").first()
+    claimed, release = threading.Event(), threading.Event()
+
+    def other_sweep_holding_the_first():
+        try:
+            with transaction.atomic():
+                Notification.objects.select_for_update().filter(pk=first.pk).get()
+                claimed.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=other_sweep_holding_the_first)
+    other.start()
+    try:
+        assert claimed.wait(10)
+        assert notifications_email() == 2  # without waiting for the locked one
+    finally:
+        release.set()
+        other.join(20)
+    assert sorted(m.to[0] for m in mail.outbox) == ["s1@example.cn", "s2@example.cn"]
+    assert list(Notification.objects.filter(email_pending=True).values_list("pk", flat=True)) == [first.pk]

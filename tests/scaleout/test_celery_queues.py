@@ -46,7 +46,7 @@ def test_every_task_of_the_project_is_routed_to_a_named_queue():
     assert "market.trading.tasks.sale_close_task" in by_queue["closing"]
     assert "pricing.index_tasks.index_tick_task" in by_queue["statistics"]
     assert "listings.tasks.lot_index" in by_queue["indexing"]
-    assert "market.core.tasks.email_send" in by_queue["notifications"]
+    assert "market.core.tasks.notifications_email" in by_queue["notifications"]
     # beat's entries name existing tasks (each then follows its route)
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in tasks, entry
