@@ -654,14 +654,19 @@ def _after_bid(sale: Sale, outcome: engine.Outcome, *, bidder_org: int, market: 
     commit is durable. It was never atomic with the bid (a crash between the two commits leaves the
     mirror behind until the sale's next change, and the notices unsent), and an asynchronous commit
     lost with the database server adds nothing to that; it spares a bid a second wait for the disk."""
+    try:
+        with transaction.atomic():
+            commit_async()
+            lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **market)
+            _after_bid_notify(sale, outcome, bidder_org=bidder_org)
+        return
+    except Exception:
+        logger.exception("sale %s: notices of bid %s not written", sale.pk, sale.sequence)
+    # Notices that fail keep the market columns: written again alone (no savepoint on every bid for
+    # a failure that should never happen).
     with transaction.atomic():
         commit_async()
         lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **market)
-        try:
-            with transaction.atomic():  # a savepoint: a notice that fails keeps the market columns
-                _after_bid_notify(sale, outcome, bidder_org=bidder_org)
-        except Exception:
-            logger.exception("sale %s: notices of bid %s not written", sale.pk, sale.sequence)
 
 
 _UNKNOWN = object()
