@@ -242,6 +242,7 @@ CELERY_TASK_ROUTES = {
         ],
         "notifications": [
             "market.core.tasks.notifications_email",
+            "market.core.tasks.email_send",
             "market.accounts.tasks.invitation_email_send",
             "market.accounts.tasks.licences_expiry_sweep",
             "listings.tasks.saved_searches_alert",
@@ -275,9 +276,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "listings.tasks.lots_expire_sweep",
         "schedule": timedelta(minutes=30),
     },
-    "notifications-email": {  # the outbox's backstop; a committed notice wakes it within seconds
+    "notifications-email": {  # the notices' e-mail outbox (market.core.notify)
         "task": "market.core.tasks.notifications_email",
-        "schedule": timedelta(minutes=1),
+        "schedule": timedelta(seconds=env_int("NOTIFY_EMAIL_DELAY_S", 5)),
+        # Sweeps queued while no worker runs expire: any later one sends everything pending.
+        "options": {"expires": env_int("NOTIFY_EMAIL_DELAY_S", 5)},
     },
     "sales-close-sweep": {
         "task": "market.trading.tasks.sales_close_sweep",
@@ -485,8 +488,6 @@ LOGGING = {
 
 # The public address of the market, for links in e-mails sent by background jobs.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-# Notices' e-mails leave the outbox at most this many seconds after their commit (market.core.notify).
-NOTIFY_EMAIL_DELAY_S = env_int("NOTIFY_EMAIL_DELAY_S", 2)
 
 # --- Market rules ---------------------------------------------------------------------------
 MARKET_NAME = _("再生资源交易市场")

@@ -90,6 +90,7 @@ def idempotent(request, work, *, context=None, before=None) -> Response:
                     raise
                 # The work wrote nothing and left the transaction usable: its refusal is kept in
                 # it and committed (a rollback would also drop the connection's prepared statements).
+                # Only for a work whose writes are all the raising service's own (the bid view's).
                 response = _refusal(exc, request, context)
             if response.status_code >= 500:  # not kept: the request may be tried again
                 transaction.set_rollback(True)

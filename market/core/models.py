@@ -190,9 +190,11 @@ class Notification(models.Model):
     kind = models.CharField(_("类型"), max_length=32, blank=True)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True)
     read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
-    email_pending = models.BooleanField(_("待发邮件"), default=False)
+    email_pending = models.BooleanField(_("待发邮件"), default=False, db_default=False)
     """The notice is still to be e-mailed: the outbox that ``market.core.tasks.notifications_email``
     sends from (set in the notice's own transaction, cleared once sent)."""
+    email_leased_until = models.DateTimeField(_("邮件发送租约"), null=True, blank=True)
+    """A sweep has claimed the notice's e-mail until then (a crashed sweep's claim lapses)."""
 
     class Meta:
         verbose_name = _("站内通知")

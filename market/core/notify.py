@@ -4,13 +4,10 @@ message to their open pages and an email.
 The rows are written in the caller's transaction, so a rolled-back action tells nobody; the live
 message is a side effect and goes out only after the transaction commits. The email is durable: the
 row itself is the outbox (``email_pending``), sent by ``market.core.tasks.notifications_email``,
-which a committed notice wakes at most once per ``NOTIFY_EMAIL_DELAY_S`` (one cache key, instead of
-a Celery message per notice on every contested bid) and beat runs every minute besides, so an email
-whose wake-up was lost (a broker down at that moment, a worker killed) is still sent.
+which beat runs every ``NOTIFY_EMAIL_DELAY_S`` (no Celery message per notice on every contested
+bid, and nothing to lose between a commit and a publish).
 """
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import Count, QuerySet
@@ -57,24 +54,8 @@ def notify_users(
                     "unread": unread[uid],
                 },
             )
-        if email:
-            email_outbox_wake()
 
     transaction.on_commit(_send, robust=True)
-
-
-_WAKE_KEY = "notify:email:wake"
-
-
-def email_outbox_wake() -> None:
-    """Have the outbox sent ``NOTIFY_EMAIL_DELAY_S`` from now, unless a wake-up already queued
-    will run after now: the key lives half the delay, so every notice committed while it lives is
-    already in the outbox when the sweep it belongs to runs."""
-    from market.core.tasks import notifications_email
-
-    delay = settings.NOTIFY_EMAIL_DELAY_S
-    if cache.add(_WAKE_KEY, 1, timeout=max(1, delay // 2)):
-        notifications_email.apply_async(countdown=delay)
 
 
 def _insert_from(user_ids: QuerySet, **values) -> tuple[list[int], dict[int, int] | None]:

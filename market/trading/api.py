@@ -247,16 +247,17 @@ class BidListView(APIView):
                 checked["bid"] = services.bid_check(actor=request.user, organisation=org, lot_id=pk, **values)
             except services.TradeRefused as exc:
                 refused(exc)
+            if not checked["bid"].on_sale:  # refused under the lock: who may see the lot is settled here
+                _lot(request, pk)
 
         def work():
             bid = checked["bid"]
-            try:
-                state = services.bid_place(
-                    actor=request.user, organisation=bid.organisation, lot_id=pk, ip=client_ip(request),
-                    checked=bid, savepoint=not in_transaction(request),  # idempotent's rolls back what raises
-                )  # fmt: skip
-            except services.TradeRefused as exc:
-                refused(exc)
+            # A refusal is raised as it is: the lot was on sale (public) or found visible before, and
+            # nothing may be read here after a refusal (the transaction is to be rolled back).
+            state = services.bid_place(
+                actor=request.user, organisation=bid.organisation, lot_id=pk, ip=client_ip(request),
+                checked=bid, savepoint=not in_transaction(request),  # idempotent's rolls back what raises
+            )  # fmt: skip
             return Response(state, status=status.HTTP_201_CREATED)
 
         return idempotent(request, work, context={"request": request, "view": self}, before=before)

@@ -482,6 +482,7 @@ class BidChecked:
     maximum: Decimal | None
     known_bidder: Bidder | None
     auction: bool = False  # the sale read was a live auction's
+    on_sale: bool = False  # a sale was taking bids on a published lot
 
 
 def bid_check(*, actor, organisation: Organisation, lot_id: int, amount, maximum=None) -> BidChecked:
@@ -496,7 +497,8 @@ def bid_check(*, actor, organisation: Organisation, lot_id: int, amount, maximum
     snapshot = _too_low_before_the_lock(lot_id, organisation, amount, maximum)
     known_bidder = _BIDDER.first(sale=snapshot.pk, organisation=organisation.pk) if snapshot else None
     auction = snapshot is not None and snapshot.mode == TradeMode.AUCTION
-    return BidChecked(organisation, lot_id, amount, maximum, known_bidder, auction)
+    on_sale = snapshot is not None and snapshot.lot_status == LotStatus.PUBLISHED
+    return BidChecked(organisation, lot_id, amount, maximum, known_bidder, auction, on_sale)
 
 
 def bid_place(

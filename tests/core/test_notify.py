@@ -76,22 +76,7 @@ def test_the_live_message_carries_each_users_unread_count_with_the_new_notice(
     ]
 
 
-@pytest.fixture
-def wakes(monkeypatch):
-    """The outbox's wake-ups, recorded instead of published to the broker (a sweep is run here)."""
-    from django.core.cache import cache
-
-    from market.core import notify
-    from market.core.tasks import notifications_email
-
-    cache.delete(notify._WAKE_KEY)
-    calls = []
-    monkeypatch.setattr(notifications_email, "apply_async", lambda **kw: calls.append(kw))
-    yield calls
-    cache.delete(notify._WAKE_KEY)
-
-
-def test_a_notices_email_waits_in_the_outbox_and_is_sent_once(wakes, django_capture_on_commit_callbacks):
+def test_a_notices_email_waits_in_the_outbox_and_is_sent_once(django_capture_on_commit_callbacks):
     from market.core.tasks import notifications_email
 
     org = make_organisation()
@@ -104,17 +89,15 @@ def test_a_notices_email_waits_in_the_outbox_and_is_sent_once(wakes, django_capt
         notify_users(
             trading_members(org.pk), title="您的出价已被超过", body="当前价 ¥2,010.00。", url="/lots/7/"
         )
-    with django_capture_on_commit_callbacks(execute=True):
-        notify_users([trader.pk], title="成交通知", url="/awards/")
+        notify_users([trader.pk], title="成交通知\n（第二行）", url="/awards/")
         notify_users([trader.pk], title="只在站内", email=False)
-    assert wakes == [{"countdown": 2}]  # one wake-up for notices committed within a second
     pending = set(Notification.objects.filter(email_pending=True).values_list("title", flat=True))
-    assert pending == {"您的出价已被超过", "成交通知"} and not mail.outbox
+    assert pending == {"您的出价已被超过", "成交通知\n（第二行）"} and not mail.outbox
 
     assert notifications_email() == 2  # the inactive user's notice leaves the outbox unsent
     assert sorted((m.to[0], m.subject) for m in mail.outbox) == [
         ("trader@example.cn", "[再生资源交易市场] 您的出价已被超过"),
-        ("trader@example.cn", "[再生资源交易市场] 成交通知"),
+        ("trader@example.cn", "[再生资源交易市场] 成交通知 （第二行）"),  # no line break in a header
     ]
     outbid = next(m for m in mail.outbox if "超过" in m.subject)
     assert outbid.body == "当前价 ¥2,010.00。\n\nhttp://127.0.0.1:8000/lots/7/"
@@ -122,7 +105,7 @@ def test_a_notices_email_waits_in_the_outbox_and_is_sent_once(wakes, django_capt
     assert notifications_email() == 0 and len(mail.outbox) == 2  # nothing sent twice
 
 
-def test_a_failing_mail_server_leaves_the_rest_of_the_outbox_for_the_next_sweep(wakes, monkeypatch):
+def test_a_mail_server_that_is_down_leaves_the_rest_for_the_next_sweep(monkeypatch):
     from django.core.mail import EmailMessage
 
     from market.core.tasks import notifications_email
@@ -139,14 +122,55 @@ def test_a_failing_mail_server_leaves_the_rest_of_the_outbox_for_the_next_sweep(
 
     monkeypatch.setattr(EmailMessage, "send", second_fails)
     assert notifications_email() == 1
-    assert Notification.objects.filter(email_pending=True).count() == 2
+    assert Notification.objects.filter(email_pending=True, email_leased_until__isnull=True).count() == 2
     assert notifications_email() == 2
     assert sorted(m.to[0] for m in mail.outbox) == ["u0@example.cn", "u1@example.cn", "u2@example.cn"]
 
 
+def test_a_notice_refused_for_good_neither_blocks_the_outbox_nor_is_sent_again(monkeypatch):
+    import smtplib
+
+    from django.core.mail import EmailMessage
+
+    from market.core.tasks import notifications_email
+
+    users = [make_user(f"r{i}@example.cn") for i in range(3)]
+    notify_users([u.pk for u in users], title="中标通知")
+    real_send = EmailMessage.send
+
+    def refuse_r1(self, *args, **kwargs):
+        if self.to == ["r1@example.cn"]:
+            raise smtplib.SMTPRecipientsRefused({"r1@example.cn": (550, b"no such mailbox")})
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmailMessage, "send", refuse_r1)
+    assert notifications_email() == 2
+    assert notifications_email() == 0  # the refused one is not tried again, nor the others sent again
+    assert sorted(m.to[0] for m in mail.outbox) == ["r0@example.cn", "r2@example.cn"]
+    assert not Notification.objects.filter(email_pending=True).exists()
+
+
+def test_a_claim_in_progress_is_left_alone_and_a_lapsed_one_is_sent():
+    """A sweep killed while sending leaves its claim: it lapses, and the e-mail goes then."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from market.core.tasks import notifications_email
+
+    users = [make_user(f"l{i}@example.cn") for i in range(2)]
+    notify_users([u.pk for u in users], title="保证金退还")
+    first, second = Notification.objects.filter(title="保证金退还").order_by("pk")
+    Notification.objects.filter(pk=first.pk).update(email_leased_until=timezone.now() + timedelta(minutes=5))
+    Notification.objects.filter(pk=second.pk).update(email_leased_until=timezone.now() - timedelta(seconds=1))
+    assert notifications_email() == 1
+    assert [m.to[0] for m in mail.outbox] == ["l1@example.cn"]
+    assert list(Notification.objects.filter(email_pending=True).values_list("pk", flat=True)) == [first.pk]
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_sweeps_at_once_send_different_notices(wakes):
-    """A notice claimed by one sweep (its row locked) is skipped by another, not sent twice."""
+def test_two_sweeps_at_once_send_different_notices():
+    """A notice being claimed by one sweep (its row locked) is skipped by another, not sent twice."""
     import threading
 
     from django.db import connections, transaction
@@ -158,7 +182,7 @@ def test_two_sweeps_at_once_send_different_notices(wakes):
     first = Notification.objects.filter(title="截标提醒").order_by("pk").first()
     claimed, release = threading.Event(), threading.Event()
 
-    def other_sweep_holding_the_first():
+    def other_sweep_claiming_the_first():
         try:
             with transaction.atomic():
                 Notification.objects.select_for_update().filter(pk=first.pk).get()
@@ -167,7 +191,7 @@ def test_two_sweeps_at_once_send_different_notices(wakes):
         finally:
             connections.close_all()
 
-    other = threading.Thread(target=other_sweep_holding_the_first)
+    other = threading.Thread(target=other_sweep_claiming_the_first)
     other.start()
     try:
         assert claimed.wait(10)

@@ -346,6 +346,23 @@ def test_an_unpublished_lot_with_a_sale_takes_no_bids(floor):
     assert r.status_code == 404  # a submitted lot is not public: it does not exist for buyers
 
 
+@pytest.mark.parametrize("key", [None, "retry-me"])
+def test_a_lot_without_a_sale_taking_bids_refuses_a_bid_with_or_without_an_idempotency_key(floor, key):
+    """Refused under the sale's lock, whatever the key: 409 for a lot the bidder may see (kept for a
+    retry with the key), 404 for one they may not."""
+    a = floor.buyers[0]
+    r = a.bid(floor.lot, 2000, key=key)  # published, but no sale configured
+    assert r.status_code == 409 and r.json()["code"] == "not_on_sale"
+    if key:
+        retry = a.bid(floor.lot, 2000, key=key)
+        assert retry.status_code == 409 and retry["Idempotent-Replayed"] == "true"
+    hidden = published_lot(floor.seller.org)
+    Lot.objects.filter(pk=hidden.pk).update(status=LotStatus.SUBMITTED)
+    assert a.bid(hidden, 2000, key=key and "hidden").status_code == 404
+    floor.sale()
+    assert a.bid(floor.lot, 2000, key=key and "now-on-sale").status_code == 201
+
+
 def test_refusals_speak_the_users_language(floor):
     a, b = floor.buyers[:2]
     floor.sale()
