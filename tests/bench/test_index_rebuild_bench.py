@@ -14,6 +14,11 @@ machine, more wall time when it is shared).
 3. ``indices_rebuild`` over every business day of the two years (every elementary series, bases,
    composites, as-first-published columns), timed as a whole and by phase.
 
+A second test measures the density instead of extrapolating to it: one month (March 2024) holding the
+trades it has when 5,000,000 are spread over the two years (212,329), rebuilt alone; its seconds per
+business day times the two years' business days is the figure at 5,000,000 trades, beside the fetch of
+the same facts scaled the same way (``bench-index-rebuild-dense.json``).
+
 Reported: seconds (and this process's CPU seconds, since the machine is shared), peak memory, stored
 values, ms per stored value and per trade, the ratios to both baselines, and two extrapolations to
 5,000,000 trades (the issue's target is under 60 s): linear in trades (the rules run on every trade in
@@ -28,6 +33,7 @@ import json
 import os
 import resource
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,7 +41,9 @@ from django.db import connection
 
 from market.core.models import Region
 from pricing.index_models import CompositeComponent, IndexValue
-from pricing.indices import indices_rebuild, series_of_fact
+from pricing.indices import indices_rebuild, params, series_of_fact
+from pricing.methodology import is_business_day
+from tests.bench import trade_facts
 from tests.bench.trade_facts import FIRST_DAY, LAST_DAY, facts_generate, leaf_categories, span
 
 # Rolled back at the end like any test (tests/conftest.py leaves tests/bench out unless MARKET_BENCH=1).
@@ -78,7 +86,7 @@ def scan_seconds(repeat: int = 3) -> float:
     return min(samples)
 
 
-def fetch_seconds() -> float:
+def fetch_seconds(trades: int = TRADES) -> float:
     """The same facts' columns fetched into Python through a server-side cursor (psycopg 3)."""
     started = time.perf_counter()
     rows = 0
@@ -88,7 +96,7 @@ def fetch_seconds() -> float:
         cursor.execute(FETCH_SQL, span())
         for _row in cursor:
             rows += 1
-    assert rows == TRADES
+    assert rows == trades
     return time.perf_counter() - started
 
 
@@ -163,4 +171,56 @@ def test_indices_rebuild_against_reading_the_facts_once():
     print(
         f"  at {TARGET_TRADES:,} trades: about {by_values_s:.0f} s linear in values (at most {most_values} "
         f"elementary values), {per_trade_ms * TARGET_TRADES / 1000:.0f} s linear in trades (target < 60 s)"
+    )
+
+
+def business_days(first: date, last: date) -> int:
+    holidays = params().holidays
+    return sum(is_business_day(first + timedelta(days=i), holidays) for i in range((last - first).days + 1))
+
+
+def test_indices_rebuild_of_one_month_at_the_target_density(monkeypatch):
+    first, last = date(2024, 3, 1), date(2024, 3, 31)
+    two_years = business_days(FIRST_DAY, LAST_DAY)
+    trades = round(TARGET_TRADES * ((last - first).days + 1) / ((LAST_DAY - FIRST_DAY).days + 1))
+    monkeypatch.setattr(trade_facts, "FIRST_DAY", first)
+    monkeypatch.setattr(trade_facts, "LAST_DAY", last)
+    facts_generate(trades)
+    fetch_s = fetch_seconds(trades)
+    phases: dict = {}
+    started, cpu = time.perf_counter(), time.process_time()
+    days = indices_rebuild(first, last, timings=phases)
+    rebuild_s = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu
+    report = {
+        "month": "2024-03",
+        "trades": trades,
+        "business_days": days,
+        "stored_values": IndexValue.objects.count(),
+        "rebuild_seconds": round(rebuild_s, 2),
+        "rebuild_cpu_seconds_python": round(cpu_s, 2),
+        "rebuild_phases_seconds": {k: round(v, 2) for k, v in phases.items()},
+        "seconds_per_business_day": rebuild_s / days,
+        "two_years_business_days": two_years,
+        "at_5m_trades_seconds": rebuild_s / days * two_years,
+        "fetch_seconds": round(fetch_s, 3),
+        "fetch_at_5m_trades_seconds": fetch_s * TARGET_TRADES / trades,
+        "target_5m_below_60_s": rebuild_s / days * two_years < 60,
+    }
+    out = Path("test-results")
+    out.mkdir(exist_ok=True)
+    (out / "bench-index-rebuild-dense.json").write_text(json.dumps(report, indent=2))
+    print(
+        f"\nindex rebuild at the density of {TARGET_TRADES:,} trades in two years: {trades} trades in "
+        f"2024-03 ({days} business days), {report['stored_values']} values"
+    )
+    print(
+        f"  indices_rebuild {rebuild_s:.1f} s (this process's CPU {cpu_s:.1f} s): "
+        f"{report['seconds_per_business_day']:.2f} s per business day"
+    )
+    print("  phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
+    print(
+        f"  x {two_years} business days = about {report['at_5m_trades_seconds']:.0f} s at {TARGET_TRADES:,} "
+        f"trades (target < 60 s); fetching those facts into Python alone: about "
+        f"{report['fetch_at_5m_trades_seconds']:.0f} s"
     )
