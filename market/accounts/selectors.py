@@ -71,6 +71,9 @@ def membership_acting(*, user, organisation_id=None) -> Membership | None:
         chosen = _MEMBERSHIP_CHOSEN.first(user=user.pk, organisation=int(organisation_id))
         if chosen:
             return chosen
+    read = getattr(user, "first_membership_read", None)  # read with the API token, this request
+    if read is not None:
+        return read
     return _MEMBERSHIP_FIRST.first(user=user.pk)
 
 

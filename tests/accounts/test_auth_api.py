@@ -121,3 +121,42 @@ def test_a_government_officers_token_carries_the_office(api):
     assert me["government_office"]["name"] == "唐山市商务局"
     tables = [q["sql"].split(" FROM ")[1].split()[0] for q in ctx.captured_queries if " FROM " in q["sql"]]
     assert '"accounts_governmentofficer"' not in tables and '"accounts_governmentoffice"' not in tables
+
+
+def test_a_members_token_is_read_with_their_first_membership_and_others_still_authenticate(api):
+    """For a member, the token's statement also reads the membership they act through by default
+    (their first), which every API write acting for "my organisation" needs next; a user with no
+    membership (an operator) and a bad token are answered as before."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
+    from market.accounts.api import acting_organisation
+    from market.accounts.authentication import TokenAuthentication
+    from tests.factories import make_member, make_organisation
+
+    member = make_user(email="trader@smelter.cn")
+    first, second = make_organisation(name="甲冶炼有限公司"), make_organisation(name="乙冶炼有限公司")
+    make_member(first, user=member)
+    make_member(second, user=member)
+    key = Token.objects.create(user=member).key
+
+    class Request:  # what acting_organisation reads of a DRF request
+        session = {}
+
+    request = Request()
+    with CaptureQueriesContext(connection) as ctx:
+        request.user, _token = TokenAuthentication().authenticate_credentials(key)
+        organisation = acting_organisation(request)
+    assert organisation.pk == first.pk and request.user.pk == member.pk
+    assert len(ctx.captured_queries) == 1  # token, user and membership in one statement
+
+    operator = make_user(email="ops@market.cn", is_staff=True)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=operator).key}")
+    assert api.get("/api/v1/me/").json()["user"]["email"] == "ops@market.cn"
+    api.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    assert api.get("/api/v1/me/").status_code == 401
+    member.is_active = False
+    member.save()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/me/").status_code == 401
