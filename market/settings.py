@@ -267,6 +267,8 @@ CELERY_TASK_ROUTES = {
     }.items()
     for name in names
 }
+# How often beat sends the notices' e-mail outbox (market.core.notify).
+NOTIFY_EMAIL_DELAY_S = env_int("NOTIFY_EMAIL_DELAY_S", 5)
 CELERY_BEAT_SCHEDULE = {
     "licences-expiry-sweep": {
         "task": "market.accounts.tasks.licences_expiry_sweep",
@@ -278,9 +280,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "notifications-email": {  # the notices' e-mail outbox (market.core.notify)
         "task": "market.core.tasks.notifications_email",
-        "schedule": timedelta(seconds=env_int("NOTIFY_EMAIL_DELAY_S", 5)),
+        "schedule": timedelta(seconds=NOTIFY_EMAIL_DELAY_S),
         # Sweeps queued while no worker runs expire: any later one sends everything pending.
-        "options": {"expires": env_int("NOTIFY_EMAIL_DELAY_S", 5)},
+        "options": {"expires": NOTIFY_EMAIL_DELAY_S},
     },
     "sales-close-sweep": {
         "task": "market.trading.tasks.sales_close_sweep",

@@ -10,12 +10,9 @@ from rest_framework.authtoken.models import Token
 from market.accounts.models import Membership
 from market.core.prepared import Prepared
 
+_USER_READ = ("user", "user__government_officer__office__jurisdiction")  # the user, officer or not
 _TOKEN = Prepared(
-    lambda key: (
-        Token.objects.select_related("user", "user__government_officer__office__jurisdiction")
-        .filter(key=key)
-        .order_by()[:1]
-    ),
+    lambda key: Token.objects.select_related(*_USER_READ).filter(key=key).order_by()[:1],
     key=str,
 )
 
@@ -24,9 +21,7 @@ _TOKEN = Prepared(
 # _TOKEN reads of the user: no row for a user without a membership (operators, officers).
 _MEMBER_BY_TOKEN = Prepared(
     lambda key: (
-        Membership.objects.select_related(
-            "organisation", "organisation__region", "user", "user__government_officer__office__jurisdiction"
-        )
+        Membership.objects.select_related("organisation", "organisation__region", *_USER_READ)
         .filter(user__auth_token__key=key)
         .order_by("created_at", "pk")[:1]
     ),

@@ -3,10 +3,9 @@ message to their open pages and an email.
 
 The rows are written in the caller's transaction, so a rolled-back action tells nobody; the live
 message is a side effect and goes out only after the transaction commits. The email is durable: the
-row itself is the outbox (``email_pending``), sent by ``notifications_email_send`` in the task
-``market.core.tasks.notifications_email``,
-which beat runs every ``NOTIFY_EMAIL_DELAY_S`` (no Celery message per notice on every contested
-bid, and nothing to lose between a commit and a publish).
+row itself is the outbox (``email_pending``), sent by ``notifications_email_send`` from the task
+``market.core.tasks.notifications_email``, which beat runs every ``NOTIFY_EMAIL_DELAY_S`` (no Celery
+message per notice on every contested bid, and nothing to lose between a commit and a publish).
 """
 
 import logging
@@ -198,9 +197,12 @@ def _email_batch() -> tuple[int, bool]:
     connection = mail.get_connection()
     try:
         for pk, user_id, title, body, url in rows:
+            if released:  # after a transient failure: left for the next sweep
+                released.append(pk)
+                continue
             address = addresses.get(user_id)
-            if released or not address:  # after a transient failure; or an inactive user (bell only)
-                (released if released else done).append(pk)
+            if not address:  # an inactive user: the notice stays in the bell only
+                done.append(pk)
                 continue
             link = settings.SITE_URL + url if url.startswith("/") else url
             subject = " ".join(f"[{settings.MARKET_NAME}] {title}".split())  # no line breaks in a header

@@ -232,22 +232,15 @@ class BidListView(APIView):
     def post(self, request, pk):
         checked = {}
 
-        def refused(exc):
-            # Only a lot on sale takes bids; one this caller may not see does not exist for them.
-            if exc.code == "not_on_sale":
-                _lot(request, pk)
-            raise exc
-
         def before():  # reads only: most refusals on a busy lot are decided here
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             values = dict(data.validated_data)
             org = acting_organisation(request, values.pop("organisation", None))
-            try:
-                checked["bid"] = services.bid_check(actor=request.user, organisation=org, lot_id=pk, **values)
-            except services.TradeRefused as exc:
-                refused(exc)
-            if not checked["bid"].on_sale:  # refused under the lock: who may see the lot is settled here
+            checked["bid"] = services.bid_check(actor=request.user, organisation=org, lot_id=pk, **values)
+            if not checked["bid"].on_sale:
+                # Refused under the lock (not_on_sale): only a lot on sale takes bids, and one this
+                # caller may not see does not exist for them; settled here, outside the transaction.
                 _lot(request, pk)
 
         def work():

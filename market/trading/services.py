@@ -352,17 +352,19 @@ _LOT_TEXTS = (
 )  # fmt: skip
 
 
-# The bid path's reads, compiled once (market.core.prepared): compiling them cost more than running.
-_SALE_FOR_UPDATE = Prepared(
-    lambda lot: (
+def _sale_locked(lot):
+    """The lot's active sale, locked, with its lot and category (not their long texts)."""
+    return (
         Sale.objects.select_for_update(of=("self",))
         .select_related("lot", "lot__category")
         .defer(*_LOT_TEXTS)  # read under the lock: no long texts nobody here uses
         .filter(lot_id=lot, status=SaleStatus.ACTIVE)
-        .order_by("pk")[:1]
-    ),
-    lot=int,
-)
+        .order_by("pk")
+    )
+
+
+# The bid path's reads, compiled once (market.core.prepared): compiling them cost more than running.
+_SALE_FOR_UPDATE = Prepared(lambda lot: _sale_locked(lot)[:1], lot=int)
 
 
 # The same lock, taken only when a challenger's bid is above the price: a sale whose price has
@@ -371,14 +373,9 @@ _SALE_FOR_UPDATE = Prepared(
 # the new row and hands them no row instead of the lock, so they are refused without holding it
 # one after the other.
 _SALE_FOR_UPDATE_ABOVE = Prepared(
-    lambda lot, amount, organisation: (
-        Sale.objects.select_for_update(of=("self",))
-        .select_related("lot", "lot__category")
-        .defer(*_LOT_TEXTS)
-        .filter(lot_id=lot, status=SaleStatus.ACTIVE)
-        .filter(Q(current_price__isnull=True) | Q(current_price__lt=amount) | Q(leader_id=organisation))
-        .order_by("pk")[:1]
-    ),
+    lambda lot, amount, organisation: _sale_locked(lot).filter(
+        Q(current_price__isnull=True) | Q(current_price__lt=amount) | Q(leader_id=organisation)
+    )[:1],
     lot=int,
     amount=Decimal,
     organisation=int,
@@ -656,19 +653,21 @@ def _after_bid(sale: Sale, outcome: engine.Outcome, *, bidder_org: int, market: 
     commit is durable. It was never atomic with the bid (a crash between the two commits leaves the
     mirror behind until the sale's next change, and the notices unsent), and an asynchronous commit
     lost with the database server adds nothing to that; it spares a bid a second wait for the disk."""
-    try:
+
+    def write(notices: bool) -> None:
         with transaction.atomic():
             commit_async()
             lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **market)
-            _after_bid_notify(sale, outcome, bidder_org=bidder_org)
-        return
+            if notices:
+                _after_bid_notify(sale, outcome, bidder_org=bidder_org)
+
+    try:
+        write(notices=True)
     except Exception:
         logger.exception("sale %s: notices of bid %s not written", sale.pk, sale.sequence)
-    # Notices that fail keep the market columns: written again alone (no savepoint on every bid for
-    # a failure that should never happen).
-    with transaction.atomic():
-        commit_async()
-        lot_market_update(lot_id=sale.lot_id, newer_than=sale.sequence, **market)
+        # Notices that fail keep the market columns: written again alone (no savepoint on every
+        # bid for a failure that should never happen).
+        write(notices=False)
 
 
 _UNKNOWN = object()
