@@ -7,13 +7,23 @@ commits, which rolls its work back, and replays the first answer. Answers that a
 are kept too (in one statement of their own, the work having been rolled back; or in the work's
 transaction, committed, when the refusal says ``nothing_written``), so a retry is told the same
 thing; a 5xx is not kept, so the request may be tried again.
+
+A work whose every effect is in its transaction (or after its commit) may skip the lookup before it
+(``lookup=False``, the bid view): a retry then runs the read-only checks again, and its answer is
+the first one's all the same, from the unique constraint. On PostgreSQL a refusal decided outside
+the work's transaction is kept in one round trip, committed without waiting for the disk
+(``synchronous_commit`` off for that statement alone): a crash can lose the last refusals kept,
+never a bid, and a retry of a lost one is answered afresh, its request having written nothing.
 """
 
 import hashlib
 import json
+from functools import cache
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils.translation import gettext as _
+from psycopg import ClientCursor
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -62,10 +72,11 @@ def in_transaction(request) -> bool:
     return bool(_key_of(request))
 
 
-def idempotent(request, work, *, context=None, before=None) -> Response:
+def idempotent(request, work, *, context=None, before=None, lookup=True) -> Response:
     """Run ``work()`` (which returns a DRF Response or raises) at most once per key and user.
     ``before()``: checks that only read, run first and outside the work's transaction; what they
-    raise is answered (and kept) as if the work had raised it."""
+    raise is answered (and kept) as if the work had raised it. ``lookup=False``: no read of the key
+    first, for a work with no effect outside its transaction (see the module's docstring)."""
     key = _key_of(request)
     if not key:
         if before is not None:
@@ -76,9 +87,10 @@ def idempotent(request, work, *, context=None, before=None) -> Response:
             _("Idempotency-Key 不能超过 %(n)s 个字符。") % {"n": MAX_KEY}, code="idempotency_key_invalid"
         )
     request_hash = _request_hash(request)
-    existing = _KEY.first(user=request.user.pk, key=key)
-    if existing is not None:
-        return _replay(existing, request_hash)
+    if lookup:
+        existing = _KEY.first(user=request.user.pk, key=key)
+        if existing is not None:
+            return _replay(existing, request_hash)
     try:
         if before is not None:
             before()  # outside the transaction: a refusal here has nothing to roll back
@@ -104,8 +116,12 @@ def idempotent(request, work, *, context=None, before=None) -> Response:
     except Exception as exc:
         response = _refusal(exc, request, context)
     if response.status_code < 500:  # a refusal is kept too: a retry is told the same thing
+        if connection.vendor == "postgresql":
+            if not _remember_refusal(request, key, request_hash, response):  # a twin's was kept first
+                return _replay_committed(request, key, request_hash, None)
+            return response
         try:
-            if transaction.get_connection().in_atomic_block:
+            if connection.in_atomic_block:
                 with transaction.atomic():
                     _remember(request, key, request_hash, response)
             else:  # one statement in autocommit, no BEGIN and COMMIT around it
@@ -124,17 +140,63 @@ def _refusal(exc: Exception, request, context) -> Response:
     return response
 
 
+def _scope(request) -> str:
+    return f"{request.method} {request.path}"[:255]
+
+
+def _answer(response: Response) -> str:
+    return json.dumps(response.data, default=str)
+
+
 def _remember(request, key: str, request_hash: str, response: Response) -> None:
     IdempotencyKey.objects.create(
-        user=request.user, key=key, scope=f"{request.method} {request.path}"[:255], request_hash=request_hash,
-        status_code=response.status_code, response=json.loads(json.dumps(response.data, default=str)),
+        user=request.user, key=key, scope=_scope(request), request_hash=request_hash,
+        status_code=response.status_code, response=json.loads(_answer(response)),
     )  # fmt: skip
 
 
-def _replay_committed(request, key: str, request_hash: str, error: IntegrityError) -> Response:
-    """After an IntegrityError: the answer of a request with the same key that committed first; if
-    there is none, the error was the work's own and is raised again."""
+@cache
+def _refusal_sql(asynchronous: bool) -> str:
+    table = IdempotencyKey._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        quote(table.get_field(name).column)
+        for name in ("user", "key", "scope", "request_hash", "status_code", "response", "created_at")
+    )
+    # In autocommit, one round trip (ClientCursor: the parameters are bound here, so two statements
+    # can be sent): the statements of one query string are one transaction, which SET LOCAL is for.
+    insert = (
+        f"INSERT INTO {quote(table.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s::jsonb, now()) "  # noqa: S608 (the model's own table and columns)
+        "ON CONFLICT (user_id, key) DO NOTHING RETURNING id"
+    )
+    return f"SET LOCAL synchronous_commit TO off; {insert}" if asynchronous else insert
+
+
+def _remember_refusal(request, key: str, request_hash: str, response: Response) -> bool:
+    """Keep a refusal decided outside the work's transaction (PostgreSQL): in autocommit committed
+    without waiting for the disk, in a caller's transaction as part of it (whose commit stays as
+    durable as it was). False when a request with the same key was kept first: nothing is written,
+    nothing raised (no savepoint to roll back)."""
+    asynchronous = not connection.in_atomic_block
+    connection.ensure_connection()
+    # A client-side binding cursor (the connection's own bind on the server, which takes one
+    # statement), wrapped as Django wraps its cursors: logged and counted like any other query.
+    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    with wrapper(ClientCursor(connection.connection), connection) as cursor:
+        cursor.execute(
+            _refusal_sql(asynchronous),
+            [request.user.pk, key, _scope(request), request_hash, response.status_code, _answer(response)],
+        )
+        if asynchronous:
+            cursor.cursor.nextset()  # from the SET to the INSERT's result
+        return cursor.fetchone() is not None
+
+
+def _replay_committed(request, key: str, request_hash: str, error: IntegrityError | None) -> Response:
+    """After an IntegrityError (or a refusal's row not inserted, ``error`` None): the answer of a
+    request with the same key that committed first; if there is none, the error was the work's own
+    and is raised again."""
     existing = _KEY.first(user=request.user.pk, key=key)
     if existing is None:
-        raise error
+        raise error or IntegrityError(f"Idempotency-Key {key!r}: neither kept nor found")
     return _replay(existing, request_hash)

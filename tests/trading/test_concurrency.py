@@ -214,6 +214,40 @@ def test_bids_queued_on_one_minimum_are_refused_by_the_first_commit_without_taki
     assert b.bid(tx_floor.lot, 2020).status_code == 201
 
 
+
+def test_a_refusal_before_any_transaction_is_kept_in_one_round_trip_and_its_retries_replay_it(tx_floor):
+    """A bid refused on committed rows (no transaction): its answer is kept by one query string
+    that commits it without waiting for the disk, the connection keeps its own durability for what
+    comes next, and a retry with the same key is told the same thing without anything new kept."""
+    from market.core.models import IdempotencyKey
+
+    a, b = tx_floor.buyers[:2]
+    tx_floor.sale(start_price="2000", increment_amount="10")
+    assert a.bid(tx_floor.lot, 2000).status_code == 201
+    connection = connections["default"]
+    with CaptureQueriesContext(connection) as ctx:
+        refused = b.bid(tx_floor.lot, 2000, key="late-on-2000")
+    assert refused.status_code == 400 and refused.json()["code"] == "bid_too_low"
+    statements = [q["sql"] for q in ctx.captured_queries]
+    assert not any(sql in ("BEGIN", "COMMIT", "ROLLBACK") for sql in statements), statements
+    kept = [sql for sql in statements if "core_idempotencykey" in sql]
+    assert len(kept) == 1 and kept[0].startswith("SET LOCAL synchronous_commit TO off; INSERT"), statements
+    assert not any("core_idempotencykey" in sql and sql.startswith("SELECT") for sql in statements)
+    with connection.cursor() as cursor:  # SET LOCAL ended with its own statement's transaction
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    row = IdempotencyKey.objects.get(user=b.user, key="late-on-2000")
+    assert row.status_code == 400 and row.response["code"] == "bid_too_low"
+
+    assert a.bid(tx_floor.lot, 2010).status_code == 201  # the minimum moves on
+    retry = b.bid(tx_floor.lot, 2000, key="late-on-2000")
+    assert retry.status_code == 400 and retry["Idempotent-Replayed"] == "true"
+    assert retry.json() == refused.json()  # the first answer (minimum 2,010), not today's (2,020)
+    reused = b.bid(tx_floor.lot, 2020, key="late-on-2000")
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+    assert IdempotencyKey.objects.filter(user=b.user, key="late-on-2000").count() == 1
+    assert Bid.objects.count() == 2
+
 @pytest.mark.faults
 def test_two_closes_at_once_make_one_award(tx_floor):
     a, b = tx_floor.buyers[:2]
