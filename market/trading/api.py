@@ -255,7 +255,9 @@ class BidListView(APIView):
 
         # No lookup of the key first: a bid's effects are all in its transaction or after its commit,
         # so a retry is answered from the unique constraint (one round trip less for every bid).
-        return idempotent(request, work, context={"request": request, "view": self}, before=before, lookup=False)
+        return idempotent(
+            request, work, context={"request": request, "view": self}, before=before, lookup=False
+        )
 
 
 class BuyView(APIView):

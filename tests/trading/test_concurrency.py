@@ -214,7 +214,6 @@ def test_bids_queued_on_one_minimum_are_refused_by_the_first_commit_without_taki
     assert b.bid(tx_floor.lot, 2020).status_code == 201
 
 
-
 def test_a_refusal_before_any_transaction_is_kept_in_one_round_trip_and_its_retries_replay_it(tx_floor):
     """A bid refused on committed rows (no transaction): its answer is kept by one query string
     that commits it without waiting for the disk, the connection keeps its own durability for what
@@ -247,6 +246,7 @@ def test_a_refusal_before_any_transaction_is_kept_in_one_round_trip_and_its_retr
     assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
     assert IdempotencyKey.objects.filter(user=b.user, key="late-on-2000").count() == 1
     assert Bid.objects.count() == 2
+
 
 @pytest.mark.faults
 def test_two_closes_at_once_make_one_award(tx_floor):
