@@ -159,15 +159,18 @@ def _remember(request, key: str, request_hash: str, response: Response) -> None:
 def _refusal_sql(asynchronous: bool) -> str:
     table = IdempotencyKey._meta
     quote = connection.ops.quote_name
-    columns = ", ".join(
-        quote(table.get_field(name).column)
-        for name in ("user", "key", "scope", "request_hash", "status_code", "response", "created_at")
-    )
+
+    def columns(*names):
+        return ", ".join(quote(table.get_field(name).column) for name in names)
+
+    (once,) = [c for c in table.constraints if c.name == "idempotency_key_once"]
     # In autocommit, one round trip (ClientCursor: the parameters are bound here, so two statements
     # can be sent): the statements of one query string are one transaction, which SET LOCAL is for.
     insert = (
-        f"INSERT INTO {quote(table.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s::jsonb, now()) "  # noqa: S608 (the model's own table and columns)
-        "ON CONFLICT (user_id, key) DO NOTHING RETURNING id"
+        f"INSERT INTO {quote(table.db_table)} "  # noqa: S608 (the model's own table and columns)
+        f"({columns('user', 'key', 'scope', 'request_hash', 'status_code', 'response', 'created_at')}) "
+        f"VALUES (%s, %s, %s, %s, %s, %s::jsonb, now()) "
+        f"ON CONFLICT ({columns(*once.fields)}) DO NOTHING RETURNING {columns('id')}"
     )
     return f"SET LOCAL synchronous_commit TO off; {insert}" if asynchronous else insert
 
