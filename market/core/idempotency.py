@@ -6,13 +6,14 @@ is still running does its work behind the same locks, then fails on that index o
 commits, which rolls its work back, and replays the first answer. Answers that are refusals (4xx)
 are kept too (in one statement of their own, the work having been rolled back; or in the work's
 transaction, committed, when the refusal says ``nothing_written``), so a retry is told the same
-thing; a 5xx is not kept, so the request may be tried again. A refusal kept alone (in autocommit,
-or in a transaction that wrote nothing else) is committed without waiting for the disk on
-PostgreSQL: a crash can lose the last ones kept, and a retry of a lost one is answered afresh.
+thing; a 5xx is not kept, so the request may be tried again.
 
 A work whose every effect is in its transaction (or after its commit) may skip the lookup before it
 (``lookup=False``, the bid view): a retry then runs the read-only checks again, and its answer is
-the first one's all the same, from the unique constraint.
+the first one's all the same, from the unique constraint. On PostgreSQL a refusal decided outside
+the work's transaction is kept in one round trip, committed without waiting for the disk
+(``synchronous_commit`` off for that statement alone): a crash can lose the last refusals kept,
+never a bid, and a retry of a lost one is answered afresh, its request having written nothing.
 """
 
 import hashlib
@@ -103,14 +104,6 @@ def idempotent(request, work, *, context=None, before=None, lookup=True) -> Resp
                 # it and committed (a rollback would also drop the connection's prepared statements).
                 # Only for a work whose writes are all the raising service's own (the bid view's).
                 response = _refusal(exc, request, context)
-                if connection.vendor == "postgresql":
-                    # Nothing else is in this transaction: when it is the outermost one, its commit
-                    # need not wait for the disk either (a crash could lose this memo, nothing more).
-                    if _remember_refusal(
-                        request, key, request_hash, response, asynchronous=not connection.savepoint_ids
-                    ):
-                        return response
-                    return _replay_committed(request, key, request_hash, None)  # a twin's was kept first
             if response.status_code >= 500:  # not kept: the request may be tried again
                 transaction.set_rollback(True)
                 return response
@@ -182,15 +175,12 @@ def _refusal_sql(asynchronous: bool) -> str:
     return f"SET LOCAL synchronous_commit TO off; {insert}" if asynchronous else insert
 
 
-def _remember_refusal(
-    request, key: str, request_hash: str, response: Response, *, asynchronous: bool | None = None
-) -> bool:
-    """Keep a refusal (PostgreSQL). ``asynchronous``: the transaction it is written in commits
-    without waiting for the disk; by default so in autocommit (its own), and not in a caller's
-    transaction, whose commit stays as durable as it was. False when a request with the same key
-    was kept first: nothing is written, nothing raised (no savepoint to roll back)."""
-    if asynchronous is None:
-        asynchronous = not connection.in_atomic_block
+def _remember_refusal(request, key: str, request_hash: str, response: Response) -> bool:
+    """Keep a refusal decided outside the work's transaction (PostgreSQL): in autocommit committed
+    without waiting for the disk, in a caller's transaction as part of it (whose commit stays as
+    durable as it was). False when a request with the same key was kept first: nothing is written,
+    nothing raised (no savepoint to roll back)."""
+    asynchronous = not connection.in_atomic_block
     connection.ensure_connection()
     # A client-side binding cursor (the connection's own bind on the server, which takes one
     # statement), wrapped as Django wraps its cursors: logged and counted like any other query.
