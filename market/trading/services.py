@@ -43,6 +43,7 @@ from market.core.money import yuan_text as _yuan
 from market.core.notify import notify_users
 from market.core.prepared import Prepared
 from market.core.state import transition
+from market.core.statements import insert_with_updates
 from market.trading import engine
 from market.trading.models import (
     DEPOSIT_TRANSITIONS,
@@ -553,14 +554,11 @@ def _bid_locked(sale: Sale, checked: BidChecked, *, actor, ip) -> dict:
         bidder = known_bidder
     else:
         bidder = _bidder(sale, organisation.pk)
-    _bidder_maximum_raise(bidder, maximum or amount)
+    raised = _bidder_maximum_raise(bidder, maximum or amount)
     bidders = {organisation.pk: bidder}
-    rows = _steps_insert(sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip, known=bidders)
-    _state_write(sale, outcome.state)
-    sale.save(update_fields=[
-        "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count",
-        "bidder_count", "sequence",
-    ])  # fmt: skip
+    rows = _steps_write(
+        sale, outcome, actor=actor, acting_org=organisation.pk, ip=ip, known=bidders, also=[raised] if raised else []
+    )  # fmt: skip
     leader = bidders.get(sale.leader_id)
     leader_label = leader.label if leader is not None else _UNKNOWN
     _after_change(sale, event="extended" if outcome.extended else "bid", bids=rows, **_known(leader_label))
@@ -623,16 +621,19 @@ def _too_low_before_the_lock(lot_id: int, organisation: Organisation, amount, ma
     return snapshot
 
 
-def _bidder_maximum_raise(bidder: Bidder, authorised: Decimal) -> None:
+def _bidder_maximum_raise(bidder: Bidder, authorised: Decimal) -> tuple | None:
     """The bidder's standing maximum (private to them) only ever rises. The row may have been read
-    before the sale's lock: the statement keeps the greater of the stored and the new value, and
-    only runs when the new one is greater than what was read."""
+    before the sale's lock: the update keeps the greater of the stored and the new value, and is
+    needed only when the new one is greater than what was read. Returns it, to be run with the
+    bid's rows (``(queryset, values)``, see ``_steps_write``), or None; the maximum in memory is
+    raised at once."""
     if bidder.maximum is not None and authorised <= bidder.maximum:
-        return
-    Bidder.objects.filter(pk=bidder.pk).update(
-        maximum=Greatest(Coalesce(F("maximum"), Value(authorised)), Value(authorised))
-    )
+        return None
     bidder.maximum = authorised if bidder.maximum is None else max(bidder.maximum, authorised)
+    return (
+        Bidder.objects.filter(pk=bidder.pk),
+        {"maximum": Greatest(Coalesce(F("maximum"), Value(authorised)), Value(authorised))},
+    )
 
 
 def _lot_market_fields(sale: Sale) -> dict:
@@ -677,9 +678,25 @@ def _known(leader_label) -> dict:
     return {} if leader_label is _UNKNOWN else {"leader_label": leader_label}
 
 
-def _steps_insert(sale: Sale, steps, *, actor, acting_org: int, ip, known=None) -> list[Bid]:
-    """``known``: bidders already loaded in this transaction, by organisation (saves a query each);
-    filled with those loaded here."""
+_SALE_BID_FIELDS = (
+    "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count", "bidder_count",
+    "sequence",
+)  # fmt: skip
+
+
+def _steps_write(sale: Sale, outcome: engine.Outcome, *, actor, acting_org: int, ip, known=None, also=()):
+    """The outcome's bid rows, the sale's new state and ``also`` (updates of other rows, as
+    ``(queryset, values)``) written in one statement: every round trip under the sale's lock is
+    one that every other bidder on the lot waits for (``market.core.statements``)."""
+    rows = _steps_rows(sale, outcome.steps, actor=actor, acting_org=acting_org, ip=ip, known=known)
+    _state_write(sale, outcome.state)
+    fields = {name: getattr(sale, Sale._meta.get_field(name).attname) for name in _SALE_BID_FIELDS}
+    return insert_with_updates(rows, [*also, (Sale.objects.filter(pk=sale.pk), fields)])
+
+
+def _steps_rows(sale: Sale, steps, *, actor, acting_org: int, ip, known=None) -> list[Bid]:
+    """The steps' bid rows, not saved. ``known``: bidders already loaded in this transaction, by
+    organisation (saves a query each); filled with those loaded here."""
     rows = []
     bidders = known if known is not None else {}
     for step in steps:
@@ -702,7 +719,7 @@ def _steps_insert(sale: Sale, steps, *, actor, acting_org: int, ip, known=None) 
                 ip=ip if step.bidder == acting_org else None,
             )
         )
-    return Bid.objects.bulk_create(rows)
+    return rows
 
 
 def _after_bid_notify(sale: Sale, outcome: engine.Outcome, *, bidder_org: int) -> None:
@@ -805,12 +822,7 @@ def buy(*, actor, organisation: Organisation, lot_id: int, quantity=None, ip=Non
             outcome = engine.buy_now_apply(rules_of(sale), state_of(sale), bidder=organisation.pk, now=now)
         except engine.Refused as exc:
             raise _refused(exc) from None
-        bids = _steps_insert(sale, outcome.steps, actor=actor, acting_org=organisation.pk, ip=ip)
-        _state_write(sale, outcome.state)
-        sale.save(update_fields=[
-            "current_price", "closes_at", "leader", "leader_maximum", "leader_order", "bid_count",
-            "bidder_count", "sequence",
-        ])  # fmt: skip
+        bids = _steps_write(sale, outcome, actor=actor, acting_org=organisation.pk, ip=ip)
         award = _award_create(
             sale, source=AwardSource.BUY_NOW, buyer_id=organisation.pk, quantity=lot.quantity,
             unit_price=outcome.state.price, bid=bids[-1],

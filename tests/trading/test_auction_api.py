@@ -459,3 +459,46 @@ def test_a_bid_refused_before_the_lock_rolls_nothing_back_and_its_answer_is_kept
             prepared = [row[0] for row in cursor.fetchall()]
         assert any('FROM "trading_sale"' in s and "FOR UPDATE" not in s for s in prepared), prepared
     assert Bid.objects.count() == 1
+
+
+def test_an_accepted_bid_writes_its_rows_under_the_sales_lock_in_one_statement(floor):
+    """Every round trip under the sale's lock is one every other bidder on the lot waits for: the
+    bid row, the bidder's raised maximum and the sale's new state go in one statement, and all of
+    them are stored."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from market.trading.models import Bidder
+
+    a, b = floor.buyers[:2]
+    sale = floor.sale()
+    start = Sale.objects.get(pk=sale.pk).sequence
+    assert a.bid(floor.lot, 2000).status_code == 201
+    assert b.bid(floor.lot, 2010).status_code == 201
+    with CaptureQueriesContext(connection) as ctx:  # a known bidder raises the bid and the maximum
+        r = a.bid(floor.lot, 2020, maximum=2600, key="one-statement")
+    assert r.status_code == 201 and r.json()["current_price"] == "2020.00" and r.json()["you"]["leading"]
+    statements = [q["sql"] for q in ctx.captured_queries]
+    locked = next(i for i, sql in enumerate(statements) if "FOR UPDATE" in sql)
+    under_lock = [sql for sql in statements[locked + 1 :] if not sql.startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(under_lock) == 2, under_lock  # the bid's rows, then the idempotency key's
+    bid_rows, key = under_lock
+    assert bid_rows.startswith('WITH u0 AS (UPDATE "trading_bidder"'), bid_rows
+    assert 'UPDATE "trading_sale"' in bid_rows and 'INSERT INTO "trading_bid"' in bid_rows
+    assert "core_idempotencykey" in key
+
+    sale.refresh_from_db()
+    assert (sale.current_price, sale.leader_id, sale.leader_maximum, sale.bid_count, sale.sequence) == (
+        Decimal("2020.00"), a.org.pk, Decimal("2600.00"), 3, start + 3,
+    )  # fmt: skip
+    rows = (
+        Bid.objects.filter(sale=sale)
+        .order_by("sequence")
+        .values_list("sequence", "organisation_id", "amount")
+    )
+    assert list(rows) == [
+        (start + 1, a.org.pk, Decimal("2000.00")),
+        (start + 2, b.org.pk, Decimal("2010.00")),
+        (start + 3, a.org.pk, Decimal("2020.00")),
+    ]
+    assert Bidder.objects.get(sale=sale, organisation=a.org).maximum == Decimal("2600.00")

@@ -1,0 +1,47 @@
+"""``insert_with_updates``: rows inserted and other rows updated by one statement on PostgreSQL."""
+
+import pytest
+from django.db import connection
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.test.utils import CaptureQueriesContext
+
+from market.accounts.models import User
+from market.core.models import Notification
+from market.core.statements import insert_with_updates
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rows_are_inserted_and_other_rows_updated_by_one_statement():
+    a, b = make_user(full_name="甲"), make_user(full_name="乙")
+    notices = [
+        Notification(user=a, title="出价已被超过", kind="outbid"),
+        Notification(user=b, title="领先", kind="proxy"),
+    ]
+    with CaptureQueriesContext(connection) as ctx:
+        out = insert_with_updates(
+            notices,
+            [
+                (User.objects.filter(pk=a.pk), {"full_name": Concat(F("full_name"), Value("（已更新）"))}),
+                (User.objects.filter(pk=b.pk), {"full_name": "乙公司"}),
+            ],
+        )
+    statements = [q["sql"] for q in ctx.captured_queries]
+    assert len(statements) == 1 and statements[0].startswith("WITH u0 AS (UPDATE"), statements
+    assert out is notices and all(n.pk is not None and not n._state.adding for n in notices)
+    assert all(n.created_at is not None for n in notices)  # auto_now_add, as bulk_create sets it
+    stored = {
+        n.pk: (n.user_id, n.title, n.kind)
+        for n in Notification.objects.filter(pk__in=[n.pk for n in notices])
+    }
+    assert stored == {n.pk: (n.user_id, n.title, n.kind) for n in notices}
+    assert User.objects.get(pk=a.pk).full_name == "甲（已更新）"
+    assert User.objects.get(pk=b.pk).full_name == "乙公司"
+
+
+def test_with_nothing_to_insert_the_updates_still_run():
+    a = make_user(full_name="丙")
+    assert insert_with_updates([], [(User.objects.filter(pk=a.pk), {"full_name": "丙公司"})]) == []
+    assert User.objects.get(pk=a.pk).full_name == "丙公司"
