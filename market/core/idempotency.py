@@ -9,11 +9,16 @@ transaction, committed, when the refusal says ``nothing_written``), so a retry i
 thing; a 5xx is not kept, so the request may be tried again.
 
 A work whose every effect is in its transaction (or after its commit) may skip the lookup before it
-(``lookup=False``, the bid view): a retry then runs the read-only checks again, and its answer is
-the first one's all the same, from the unique constraint. On PostgreSQL a refusal decided outside
-the work's transaction is kept in one round trip, committed without waiting for the disk
-(``synchronous_commit`` off for that statement alone): a crash can lose the last refusals kept,
-never a bid, and a retry of a lost one is answered afresh, its request having written nothing.
+(the bid view): a retry then runs the read-only checks again, and its answer is the first one's all
+the same, from the unique constraint. The bid view still looks the key up once its checks pass for a
+bidder who leads, whose retry would otherwise queue for the sale's lock only to be rolled back.
+
+The bid view also keeps the refusals decided outside any transaction without waiting for the disk
+(``refusals_async``, PostgreSQL: ``synchronous_commit`` off for that one statement, sent with it). A
+database crash, or a failover to a standby, can lose the last ones kept; a retry of a lost one is
+answered afresh, its request having written nothing. A twin that was told such a refusal (its own
+work rolled back by the kept key) may then see its retry accepted: a bid is never lost or doubled,
+but that key's answer changes once, after a crash.
 """
 
 import hashlib
@@ -72,11 +77,13 @@ def in_transaction(request) -> bool:
     return bool(_key_of(request))
 
 
-def idempotent(request, work, *, context=None, before=None, lookup=True) -> Response:
+def idempotent(request, work, *, context=None, before=None, lookup=True, refusals_async=False) -> Response:
     """Run ``work()`` (which returns a DRF Response or raises) at most once per key and user.
     ``before()``: checks that only read, run first and outside the work's transaction; what they
-    raise is answered (and kept) as if the work had raised it. ``lookup=False``: no read of the key
-    first, for a work with no effect outside its transaction (see the module's docstring)."""
+    raise is answered (and kept) as if the work had raised it. ``lookup``: True reads the key first;
+    False does not, for a work with no effect outside its transaction; a function decides after
+    ``before()`` passes (see the module's docstring). ``refusals_async``: a refusal kept alone is
+    committed without waiting for the disk (PostgreSQL)."""
     key = _key_of(request)
     if not key:
         if before is not None:
@@ -87,13 +94,13 @@ def idempotent(request, work, *, context=None, before=None, lookup=True) -> Resp
             _("Idempotency-Key 不能超过 %(n)s 个字符。") % {"n": MAX_KEY}, code="idempotency_key_invalid"
         )
     request_hash = _request_hash(request)
-    if lookup:
-        existing = _KEY.first(user=request.user.pk, key=key)
-        if existing is not None:
-            return _replay(existing, request_hash)
+    if lookup is True and (replayed := _replayed(request, key, request_hash)) is not None:
+        return replayed
     try:
         if before is not None:
             before()  # outside the transaction: a refusal here has nothing to roll back
+        if callable(lookup) and lookup() and (replayed := _replayed(request, key, request_hash)) is not None:
+            return replayed
         with transaction.atomic():
             try:
                 response = work()
@@ -117,8 +124,8 @@ def idempotent(request, work, *, context=None, before=None, lookup=True) -> Resp
         response = _refusal(exc, request, context)
     if response.status_code < 500:  # a refusal is kept too: a retry is told the same thing
         if connection.vendor == "postgresql":
-            if not _remember_refusal(request, key, request_hash, response):  # a twin's was kept first
-                return _replay_committed(request, key, request_hash, None)
+            if not _remember_refusal(request, key, request_hash, response, asynchronous=refusals_async):
+                return _replay_committed(request, key, request_hash, None)  # a twin's was kept first
             return response
         try:
             if connection.in_atomic_block:
@@ -175,13 +182,21 @@ def _refusal_sql(asynchronous: bool) -> str:
     return f"SET LOCAL synchronous_commit TO off; {insert}" if asynchronous else insert
 
 
-def _remember_refusal(request, key: str, request_hash: str, response: Response) -> bool:
-    """Keep a refusal decided outside the work's transaction (PostgreSQL): in autocommit committed
-    without waiting for the disk, in a caller's transaction as part of it (whose commit stays as
-    durable as it was). False when a request with the same key was kept first: nothing is written,
-    nothing raised (no savepoint to roll back)."""
-    asynchronous = not connection.in_atomic_block
+def _replayed(request, key: str, request_hash: str) -> Response | None:
+    existing = _KEY.first(user=request.user.pk, key=key)
+    return None if existing is None else _replay(existing, request_hash)
+
+
+def _remember_refusal(
+    request, key: str, request_hash: str, response: Response, *, asynchronous: bool
+) -> bool:
+    """Keep a refusal decided outside the work's transaction (PostgreSQL), by one ``INSERT`` that
+    changes nothing when a request with the same key was kept first (then False: nothing written,
+    nothing raised, no savepoint to roll back). ``asynchronous``: committed without waiting for the
+    disk, in autocommit only (a transaction of its own); in a caller's transaction the row is part
+    of it, whose commit stays as durable as it was."""
     connection.ensure_connection()
+    asynchronous = asynchronous and connection.get_autocommit()  # a transaction of its own only
     # A client-side binding cursor (the connection's own bind on the server, which takes one
     # statement), wrapped as Django wraps its cursors: logged and counted like any other query.
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
@@ -199,7 +214,7 @@ def _replay_committed(request, key: str, request_hash: str, error: IntegrityErro
     """After an IntegrityError (or a refusal's row not inserted, ``error`` None): the answer of a
     request with the same key that committed first; if there is none, the error was the work's own
     and is raised again."""
-    existing = _KEY.first(user=request.user.pk, key=key)
-    if existing is None:
+    replayed = _replayed(request, key, request_hash)
+    if replayed is None:
         raise error or IntegrityError(f"Idempotency-Key {key!r}: neither kept nor found")
-    return _replay(existing, request_hash)
+    return replayed

@@ -14,7 +14,7 @@ through Django's cursor (logged, counted, errors translated). On other databases
 SQLite) the writes run one after the other.
 """
 
-from django.db import connections
+from django.db import DatabaseError, connections, transaction
 from django.db.models.sql.subqueries import InsertQuery, UpdateQuery
 
 
@@ -24,21 +24,33 @@ def _update_sql(queryset, values: dict) -> tuple[str, tuple]:
     return query.get_compiler(queryset.db).as_sql()
 
 
-def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> list:
+def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> list[int]:
     """Insert ``objs`` (instances of one model, primary keys unset) and run ``updates``, a list of
     ``(queryset, values)`` as ``queryset.update(**values)`` would, in one statement on PostgreSQL
     (updates alone when there is nothing to insert). The objects get their primary keys, as from
-    ``bulk_create``. Returns ``objs``."""
+    ``bulk_create``. Returns the number of rows each update changed.
+
+    Each update must be of a model of its own, other than the inserted one: one statement must not
+    write a row twice (PostgreSQL would apply only one of the writes, silently)."""
+    models = [queryset.model for queryset, _values in updates]
+    if objs:
+        models.append(type(objs[0]))
+    if len(set(models)) != len(models):
+        raise ValueError("one statement must not write one table twice")
+    if any(not values for _queryset, values in updates):
+        raise ValueError("an update without values")
     connection = connections[using]
     if not objs or connection.vendor != "postgresql":
-        for queryset, values in updates:
-            queryset.using(using).update(**values)
-        return type(objs[0]).objects.using(using).bulk_create(objs) if objs else objs
+        counts = [queryset.using(using).update(**values) for queryset, values in updates]
+        if objs:
+            type(objs[0]).objects.using(using).bulk_create(objs)
+        return counts
     model = type(objs[0])
-    clauses, params = [], []
+    clauses, counted, params = [], [], []
     for i, (queryset, values) in enumerate(updates):
         sql, update_params = _update_sql(queryset.using(using), values)
-        clauses.append(f"u{i} AS ({sql})")
+        clauses.append(f"u{i} AS ({sql} RETURNING 1)")
+        counted.append(f"(SELECT COUNT(*) FROM u{i})")  # noqa: S608 (a name of this statement's own)
         params.extend(update_params)
     query = InsertQuery(model)
     query.insert_values([f for f in model._meta.concrete_fields if not f.primary_key], objs)
@@ -46,12 +58,15 @@ def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> li
     compiler.returning_fields = [model._meta.pk]
     [(insert, insert_params)] = compiler.as_sql()
     params.extend(insert_params)
-    sql = f"WITH {', '.join(clauses)} {insert}" if clauses else insert
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        keys = cursor.fetchall()
-    for obj, (pk,) in zip(objs, keys, strict=True):
-        obj.pk = pk
+    if clauses:  # each update's row count, from the RETURNING of the insert (the same on every row)
+        insert = f"WITH {', '.join(clauses)} {insert}, {', '.join(counted)}"
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(insert, params)
+        rows = cursor.fetchall()
+    if len(rows) != len(objs):
+        raise DatabaseError(f"{len(objs)} rows to insert, {len(rows)} inserted")
+    for obj, row in zip(objs, rows, strict=True):
+        obj.pk = row[0]
         obj._state.adding = False
         obj._state.db = using
-    return objs
+    return [int(n) for n in rows[0][1:]]

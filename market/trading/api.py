@@ -254,10 +254,13 @@ class BidListView(APIView):
             return Response(state, status=status.HTTP_201_CREATED)
 
         # No lookup of the key first: a bid's effects are all in its transaction or after its commit,
-        # so a retry is answered from the unique constraint (one round trip less for every bid).
+        # so a retry is answered from the unique constraint (one round trip less for every bid);
+        # but a bidder who leads is looked up once the checks pass: their retry (of an accepted bid,
+        # its answer lost) would otherwise queue for the sale's lock only to be rolled back.
         return idempotent(
-            request, work, context={"request": request, "view": self}, before=before, lookup=False
-        )
+            request, work, context={"request": request, "view": self}, before=before,
+            lookup=lambda: checked["bid"].leading, refusals_async=True,
+        )  # fmt: skip
 
 
 class BuyView(APIView):

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
@@ -481,6 +481,7 @@ class BidChecked:
     known_bidder: Bidder | None
     auction: bool = False  # the sale read was a live auction's
     on_sale: bool = False  # a sale was taking bids on a published lot
+    leading: bool = False  # the bidder led the sale as read (a retry of their accepted bid, often)
 
 
 def bid_check(*, actor, organisation: Organisation, lot_id: int, amount, maximum=None) -> BidChecked:
@@ -496,7 +497,8 @@ def bid_check(*, actor, organisation: Organisation, lot_id: int, amount, maximum
     known_bidder = _BIDDER.first(sale=snapshot.pk, organisation=organisation.pk) if snapshot else None
     auction = snapshot is not None and snapshot.mode == TradeMode.AUCTION
     on_sale = snapshot is not None and snapshot.lot_status == LotStatus.PUBLISHED
-    return BidChecked(organisation, lot_id, amount, maximum, known_bidder, auction, on_sale)
+    leading = snapshot is not None and snapshot.leader_id == organisation.pk
+    return BidChecked(organisation, lot_id, amount, maximum, known_bidder, auction, on_sale, leading)
 
 
 def bid_place(
@@ -691,7 +693,10 @@ def _steps_write(sale: Sale, outcome: engine.Outcome, *, actor, acting_org: int,
     rows = _steps_rows(sale, outcome.steps, actor=actor, acting_org=acting_org, ip=ip, known=known)
     _state_write(sale, outcome.state)
     fields = {name: getattr(sale, Sale._meta.get_field(name).attname) for name in _SALE_BID_FIELDS}
-    return insert_with_updates(rows, [*also, (Sale.objects.filter(pk=sale.pk), fields)])
+    *_, sale_rows = insert_with_updates(rows, [*also, (Sale.objects.filter(pk=sale.pk), fields)])
+    if sale_rows != 1:  # as ``save(update_fields=...)`` refuses to change nothing
+        raise DatabaseError(f"sale {sale.pk}: its row was not updated")
+    return rows
 
 
 def _steps_rows(sale: Sale, steps, *, actor, acting_org: int, ip, known=None) -> list[Bid]:

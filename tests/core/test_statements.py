@@ -21,27 +21,50 @@ def test_rows_are_inserted_and_other_rows_updated_by_one_statement():
         Notification(user=b, title="领先", kind="proxy"),
     ]
     with CaptureQueriesContext(connection) as ctx:
-        out = insert_with_updates(
+        counts = insert_with_updates(
             notices,
             [
-                (User.objects.filter(pk=a.pk), {"full_name": Concat(F("full_name"), Value("（已更新）"))}),
-                (User.objects.filter(pk=b.pk), {"full_name": "乙公司"}),
+                (
+                    User.objects.filter(pk__in=[a.pk, b.pk]),
+                    {"full_name": Concat(F("full_name"), Value("（已通知）"))},
+                )
             ],
         )
     statements = [q["sql"] for q in ctx.captured_queries]
     assert len(statements) == 1 and statements[0].startswith("WITH u0 AS (UPDATE"), statements
-    assert out is notices and all(n.pk is not None and not n._state.adding for n in notices)
+    assert counts == [2]  # the rows each update changed
+    assert all(n.pk is not None and not n._state.adding for n in notices)
     assert all(n.created_at is not None for n in notices)  # auto_now_add, as bulk_create sets it
     stored = {
         n.pk: (n.user_id, n.title, n.kind)
         for n in Notification.objects.filter(pk__in=[n.pk for n in notices])
     }
     assert stored == {n.pk: (n.user_id, n.title, n.kind) for n in notices}
-    assert User.objects.get(pk=a.pk).full_name == "甲（已更新）"
-    assert User.objects.get(pk=b.pk).full_name == "乙公司"
+    assert User.objects.get(pk=a.pk).full_name == "甲（已通知）"
+    assert User.objects.get(pk=b.pk).full_name == "乙（已通知）"
+
+
+def test_an_update_that_matches_no_row_is_counted_as_such():
+    a = make_user(full_name="丁")
+    notice = Notification(user=a, title="赢得竞价", kind="won")
+    counts = insert_with_updates([notice], [(User.objects.filter(pk=a.pk + 1000), {"full_name": "无此人"})])
+    assert counts == [0] and Notification.objects.filter(pk=notice.pk).exists()
 
 
 def test_with_nothing_to_insert_the_updates_still_run():
     a = make_user(full_name="丙")
-    assert insert_with_updates([], [(User.objects.filter(pk=a.pk), {"full_name": "丙公司"})]) == []
+    assert insert_with_updates([], [(User.objects.filter(pk=a.pk), {"full_name": "丙公司"})]) == [1]
     assert User.objects.get(pk=a.pk).full_name == "丙公司"
+
+
+def test_one_table_written_twice_or_an_empty_update_is_refused_before_anything_runs():
+    a = make_user(full_name="戊")
+    same_table = [
+        (User.objects.filter(pk=a.pk), {"full_name": "一"}),
+        (User.objects.filter(pk=a.pk), {"full_name": "二"}),
+    ]
+    with pytest.raises(ValueError, match="twice"):
+        insert_with_updates([Notification(user=a, title="x")], same_table)
+    with pytest.raises(ValueError, match="without values"):
+        insert_with_updates([Notification(user=a, title="x")], [(User.objects.filter(pk=a.pk), {})])
+    assert User.objects.get(pk=a.pk).full_name == "戊" and not Notification.objects.filter(user=a).exists()

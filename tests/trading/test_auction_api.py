@@ -502,3 +502,26 @@ def test_an_accepted_bid_writes_its_rows_under_the_sales_lock_in_one_statement(f
         (start + 3, a.org.pk, Decimal("2020.00")),
     ]
     assert Bidder.objects.get(sale=sale, organisation=a.org).maximum == Decimal("2600.00")
+
+
+def test_a_retry_from_the_bidder_who_leads_is_replayed_without_queueing_for_the_lock(floor):
+    """A lost answer to an accepted bid: the bidder who still leads retries with the same key and
+    gets the first answer at once, without asking for the sale's lock (which a retry from a bidder
+    the price has passed never reaches either: it is refused before it, and replayed)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    a, b = floor.buyers[:2]
+    floor.sale()
+    first = a.bid(floor.lot, 2000, maximum=2400, key="lost-answer")
+    assert first.status_code == 201
+    with CaptureQueriesContext(connection) as ctx:
+        retry = a.bid(floor.lot, 2000, maximum=2400, key="lost-answer")
+    assert retry.status_code == 201 and retry["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert not any("FOR UPDATE" in q["sql"] for q in ctx.captured_queries), ctx.captured_queries
+    assert b.bid(floor.lot, 2010).status_code == 201  # A's proxy answers: A still leads, at 2020
+    with CaptureQueriesContext(connection) as ctx:
+        again = a.bid(floor.lot, 2000, maximum=2400, key="lost-answer")
+    assert again.json() == first.json() and not any("FOR UPDATE" in q["sql"] for q in ctx.captured_queries)
+    assert Bid.objects.filter(organisation=a.org, kind="manual").count() == 1
