@@ -26,12 +26,11 @@ import json
 from functools import cache
 
 from django.db import IntegrityError, connection, transaction
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils.translation import gettext as _
-from psycopg import ClientCursor
 from rest_framework import status
 from rest_framework.response import Response
 
+from market.core.commit import execute_async
 from market.core.drf import DomainError, exception_handler
 from market.core.models import IdempotencyKey
 from market.core.prepared import Prepared
@@ -163,7 +162,7 @@ def _remember(request, key: str, request_hash: str, response: Response) -> None:
 
 
 @cache
-def _refusal_sql(asynchronous: bool) -> str:
+def _refusal_sql() -> str:
     table = IdempotencyKey._meta
     quote = connection.ops.quote_name
 
@@ -171,15 +170,12 @@ def _refusal_sql(asynchronous: bool) -> str:
         return ", ".join(quote(table.get_field(name).column) for name in names)
 
     (once,) = [c for c in table.constraints if c.name == "idempotency_key_once"]
-    # In autocommit, one round trip (ClientCursor: the parameters are bound here, so two statements
-    # can be sent): the statements of one query string are one transaction, which SET LOCAL is for.
-    insert = (
+    return (
         f"INSERT INTO {quote(table.db_table)} "  # noqa: S608 (the model's own table and columns)
         f"({columns('user', 'key', 'scope', 'request_hash', 'status_code', 'response', 'created_at')}) "
         f"VALUES (%s, %s, %s, %s, %s, %s::jsonb, now()) "
         f"ON CONFLICT ({columns(*once.fields)}) DO NOTHING RETURNING {columns('id')}"
     )
-    return f"SET LOCAL synchronous_commit TO off; {insert}" if asynchronous else insert
 
 
 def _replayed(request, key: str, request_hash: str) -> Response | None:
@@ -193,20 +189,13 @@ def _remember_refusal(
     """Keep a refusal decided outside the work's transaction (PostgreSQL), by one ``INSERT`` that
     changes nothing when a request with the same key was kept first (then False: nothing written,
     nothing raised, no savepoint to roll back). ``asynchronous``: committed without waiting for the
-    disk, in autocommit only (a transaction of its own); in a caller's transaction the row is part
-    of it, whose commit stays as durable as it was."""
-    connection.ensure_connection()
-    asynchronous = asynchronous and connection.get_autocommit()  # a transaction of its own only
-    # A client-side binding cursor (the connection's own bind on the server, which takes one
-    # statement), wrapped as Django wraps its cursors: logged and counted like any other query.
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
-    with wrapper(ClientCursor(connection.connection), connection) as cursor:
-        cursor.execute(
-            _refusal_sql(asynchronous),
-            [request.user.pk, key, _scope(request), request_hash, response.status_code, _answer(response)],
-        )
-        if asynchronous:
-            cursor.cursor.nextset()  # from the SET to the INSERT's result
+    disk when it is a transaction of its own (``commit.execute_async``); in a caller's transaction
+    the row is part of it, whose commit stays as durable as it was."""
+    params = [request.user.pk, key, _scope(request), request_hash, response.status_code, _answer(response)]
+    if asynchronous:
+        return bool(execute_async(_refusal_sql(), params))
+    with connection.cursor() as cursor:
+        cursor.execute(_refusal_sql(), params)
         return cursor.fetchone() is not None
 
 

@@ -230,7 +230,7 @@ def test_a_refusal_before_any_transaction_is_kept_in_one_round_trip_and_its_retr
     statements = [q["sql"] for q in ctx.captured_queries]
     assert not any(sql in ("BEGIN", "COMMIT", "ROLLBACK") for sql in statements), statements
     kept = [sql for sql in statements if "core_idempotencykey" in sql]
-    assert len(kept) == 1 and kept[0].startswith("SET LOCAL synchronous_commit TO off; INSERT"), statements
+    assert len(kept) == 1 and kept[0].startswith("SET LOCAL synchronous_commit TO OFF; INSERT"), statements
     assert not any("core_idempotencykey" in sql and sql.startswith("SELECT") for sql in statements)
     with connection.cursor() as cursor:  # SET LOCAL ended with its own statement's transaction
         cursor.execute("SHOW synchronous_commit")
