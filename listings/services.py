@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -40,6 +40,7 @@ from market.core.models import Region
 from market.core.notify import notify_users
 from market.core.regions import region_county_require
 from market.core.state import transition
+from market.core.statements import Statement, update_statement
 from market.core.uploads import upload_check
 
 LOT_TRANSITIONS = {
@@ -419,20 +420,35 @@ def lot_market_update(*, lot_id: int, reindex: bool = False, newer_than: int | N
     count, sequence) here, in its own transaction under its own lock of the sale, or just after it.
     ``newer_than``: the sale's sequence number of this state; the row changes only if it holds an
     older one (updates sent after commits may arrive out of order)."""
+    statement = lot_market_statement(lot_id=lot_id, newer_than=newer_than, **fields)
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        changed = cursor.rowcount
+    statement.then(changed)
+    if changed and reindex:
+        _after_commit_index(lot_id)
+
+
+def lot_market_statement(*, lot_id: int, newer_than: int | None = None, **fields) -> Statement:
+    """``lot_market_update`` (without reindexing) compiled and not run, to be sent with other
+    statements (``market.core.commit.execute_many_async``)."""
     unknown = set(fields) - set(LOT_MARKET_FIELDS)
     if unknown:
         raise TypeError(f"not market fields: {sorted(unknown)}")
     rows = Lot.objects.filter(pk=lot_id)
     if newer_than is not None:
         rows = rows.filter(sequence__lt=newer_than)
-    if not rows.update(**fields, updated_at=timezone.now()):
-        return
-    from listings.search.facets_cache import lots_changed
+    prices_only = set(fields) <= {"current_price", "closes_at", "bid_count", "sequence"}
 
-    # A queryset update sends no post_save: cached search counts are void (a bid moves only prices).
-    lots_changed(prices_only=set(fields) <= {"current_price", "closes_at", "bid_count", "sequence"})
-    if reindex:
-        _after_commit_index(lot_id)
+    def then(changed: int) -> None:
+        if changed:
+            from listings.search.facets_cache import lots_changed
+
+            # A queryset update sends no post_save: cached search counts are void (a bid moves only
+            # prices).
+            lots_changed(prices_only=prices_only)
+
+    return update_statement(rows, {**fields, "updated_at": timezone.now()}, then)
 
 
 def lot_trading_end(*, lot_id: int, sold: bool, reason: str = "") -> Lot | None:

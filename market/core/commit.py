@@ -1,8 +1,10 @@
 """Transactions whose commit need not wait for the disk."""
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from psycopg import ClientCursor
+
+from market.core.statements import Statement
 
 _ASYNC = "SET LOCAL synchronous_commit TO OFF"
 
@@ -21,21 +23,56 @@ def commit_async(using: str = DEFAULT_DB_ALIAS) -> None:
 
 
 def execute_async(sql: str, params, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
-    """Run one statement that returns rows, and return them. In autocommit on PostgreSQL the
-    statement is its own transaction, committed without waiting for the disk (what ``commit_async``
-    does for a transaction, with the same caveat), in one round trip: ``SET LOCAL`` is sent with it
-    in one query string, whose statements are one transaction, so the setting ends with it. Inside
-    a transaction (whose commit decides), or on another database, the statement runs as it is."""
+    """Run one statement that returns rows, and return them (``execute_many_async`` of one)."""
+    (rows,) = execute_many_async([Statement(sql, params)], using=using)
+    return rows
+
+
+def execute_many_async(statements: list[Statement], using: str = DEFAULT_DB_ALIAS) -> list[list[tuple] | int]:
+    """Run ``statements`` as one transaction and return each one's result: its rows when it returns
+    rows, else the number of rows it changed; each one's ``then`` is called with it.
+
+    In autocommit on PostgreSQL they are sent in one round trip, committed without waiting for the
+    disk (what ``commit_async`` does for a transaction, with the same caveat): ``SET LOCAL`` and the
+    statements go in one query string, whose statements are one transaction (the simple query
+    protocol's implicit transaction: all or nothing), so the setting ends with it. Inside a
+    transaction (whose commit decides), or on another database, they run one after the other, in
+    a transaction of their own (a savepoint in the caller's transaction, whose commit decides; none
+    for one statement)."""
     connection = connections[using]
     connection.ensure_connection()
     if connection.vendor != "postgresql" or not connection.get_autocommit():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        if len(statements) == 1:  # atomic on its own
+            return execute_many(statements, using=using)
+        with transaction.atomic(using=using):
+            return execute_many(statements, using=using)
     # A client-side binding cursor (the connection's own bind on the server, which takes one
     # statement), wrapped as Django wraps its cursors: logged and counted like any other query.
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    sql = "; ".join([_ASYNC, *(s.sql for s in statements)])
+    params = [p for s in statements for p in s.params]
     with wrapper(ClientCursor(connection.connection), connection) as cursor:
-        cursor.execute(f"{_ASYNC}; {sql}", params)
-        cursor.cursor.nextset()  # from the SET to the statement's result
-        return cursor.fetchall()
+        cursor.execute(sql, params)
+        results = []
+        for _statement in statements:
+            cursor.cursor.nextset()  # from the SET (then each statement) to the next statement's result
+            results.append(cursor.fetchall() if cursor.description is not None else cursor.rowcount)
+    return _then(statements, results)
+
+
+def execute_many(statements: list[Statement], using: str = DEFAULT_DB_ALIAS) -> list[list[tuple] | int]:
+    """Run ``statements`` one after the other where the connection stands (in its transaction, if
+    any), each one's ``then`` called with its result; returns the results."""
+    results = []
+    with connections[using].cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement.sql, statement.params)
+            results.append(cursor.fetchall() if cursor.description is not None else cursor.rowcount)
+    return _then(statements, results)
+
+
+def _then(statements: list[Statement], results: list) -> list:
+    for statement, result in zip(statements, results, strict=True):
+        if statement.then is not None:
+            statement.then(result)
+    return results

@@ -23,6 +23,7 @@ from django.utils import timezone
 from market.core.fanout import fanout_publish
 from market.core.models import Notification
 from market.core.realtime import user_group
+from market.core.statements import Statement
 
 logger = logging.getLogger(__name__)
 
@@ -32,53 +33,62 @@ def notify_users(
 ) -> None:
     """``user_ids``: ids, or a query of them (one column: ``values_list("user_id", flat=True)`` or
     ``values_list("pk", flat=True)``), from which the rows are inserted in one statement (a bid's
-    outbid notice runs on every contested bid)."""
-    title, body, url = str(title)[:255], str(body), str(url)[:500]
-    counted = None  # unread counts, when the insert returned them
+    outbid notice runs on every contested bid; ``notify_users_statement``)."""
     if isinstance(user_ids, QuerySet):
-        ids, counted = _insert_from(user_ids, title=title, body=body, url=url, kind=kind, email_pending=email)
-    else:
-        ids = sorted({int(i) for i in user_ids})
-        Notification.objects.bulk_create(
-            [
-                Notification(user_id=uid, title=title, body=body, url=url, kind=kind, email_pending=email)
-                for uid in ids
-            ],
-            batch_size=1000,
-        )
+        statement = notify_users_statement(user_ids, title=title, body=body, url=url, email=email, kind=kind)
+        if statement is not None:
+            with connections[user_ids.db].cursor() as cursor:
+                cursor.execute(statement.sql, statement.params)
+                statement.then(cursor.fetchall())
+        return
+    title, body, url = _texts(title, body, url)
+    ids = sorted({int(i) for i in user_ids})
+    Notification.objects.bulk_create(
+        [
+            Notification(user_id=uid, title=title, body=body, url=url, kind=kind, email_pending=email)
+            for uid in ids
+        ],
+        batch_size=1000,
+    )
+    _live_on_commit(ids, None, title=title, body=body, url=url, kind=kind)
+
+
+def _texts(title, body, url) -> tuple[str, str, str]:
+    return str(title)[:255], str(body), str(url)[:500]
+
+
+def _live_on_commit(ids: list[int], counted: dict[int, int] | None, **message) -> None:
+    """After the commit, the new notices to their users' open pages, with their unread counts
+    (``counted``, or counted then)."""
     if not ids:
         return
 
     def _send():
         unread = counted if counted is not None else notifications_unread_counts(ids)
         for uid in ids:
-            fanout_publish(
-                user_group(uid),
-                {
-                    "type": "notify",
-                    "title": title,
-                    "body": body,
-                    "url": url,
-                    "kind": kind,
-                    "unread": unread[uid],
-                },
-            )
+            fanout_publish(user_group(uid), {"type": "notify", **message, "unread": unread[uid]})
 
     transaction.on_commit(_send, robust=True)
 
 
-def _insert_from(user_ids: QuerySet, **values) -> tuple[list[int], dict[int, int] | None]:
-    """INSERT … SELECT: one notification per distinct user the query names; their ids, sorted, and
-    on PostgreSQL each one's unread count with the new notice (from the same statement: the
-    subquery of its RETURNING sees the table as it was before the insert; other databases: None).
-    Two transactions telling one user at once may then both count N+1 where the later could have
-    said N+2: the bell is low by one until the user's next notice or page, never high."""
+def notify_users_statement(
+    user_ids: QuerySet, *, title: str, body: str = "", url: str = "", email: bool = True, kind: str = ""
+) -> Statement | None:
+    """``notify_users`` for a query of user ids, compiled and not run, to be sent with other
+    statements (``market.core.commit.execute_many_async``); None when the query names nobody.
+
+    INSERT … SELECT: one notification per distinct user the query names, returning their ids and,
+    on PostgreSQL, each one's unread count with the new notice (from the same statement: the
+    subquery of its RETURNING sees the table as it was before the insert). Two transactions telling
+    one user at once may then both count N+1 where the later could have said N+2: the bell is low by
+    one until the user's next notice or page, never high."""
+    title, body, url = _texts(title, body, url)
     connection = connections[user_ids.db]
     quote = connection.ops.quote_name
     try:
         select, params = user_ids.query.sql_with_params()
     except EmptyResultSet:  # e.g. members of no organisation: nobody to tell
-        return [], None
+        return None
     meta = Notification._meta
     names = ["title", "body", "url", "kind", "email_pending", "created_at"]
     columns = ", ".join(quote(meta.get_field(n).column) for n in ["user", *names])
@@ -95,10 +105,13 @@ def _insert_from(user_ids: QuerySet, **values) -> tuple[list[int], dict[int, int
     # Identifiers from the model, values as parameters, the query compiled by Django.
     # q.*: the query selects one column, whatever its name (user_id, or pk for a query of users).
     sql = f"INSERT INTO {table} ({columns}) SELECT DISTINCT q.*, {placeholders} FROM ({select}) q RETURNING {returning}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*(values[n] for n in names[:-1]), timezone.now(), *params])
-        rows = cursor.fetchall()
-    return sorted(row[0] for row in rows), ({row[0]: row[1] for row in rows} if counting else None)
+
+    def then(rows: list[tuple]) -> None:
+        ids = sorted(row[0] for row in rows)
+        counted = {row[0]: row[1] for row in rows} if counting else None
+        _live_on_commit(ids, counted, title=title, body=body, url=url, kind=kind)
+
+    return Statement(sql, [title, body, url, kind, email, timezone.now(), *params], then)
 
 
 def notifications_unread_counts(user_ids) -> dict[int, int]:

@@ -14,14 +14,35 @@ through Django's cursor (logged, counted, errors translated). On other databases
 SQLite) the writes run one after the other.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.db import DatabaseError, connections, transaction
 from django.db.models.sql.subqueries import InsertQuery, UpdateQuery
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement compiled but not run, so that several can be sent together
+    (``market.core.commit.execute_many_async``). ``then`` is called with its result once it has run
+    (its rows when it returns rows, else the number of rows it changed), in the transaction it ran
+    in: what must wait for the commit is registered there with ``transaction.on_commit``."""
+
+    sql: str
+    params: list | tuple
+    then: Callable[[list | int], None] | None = None
 
 
 def _update_sql(queryset, values: dict) -> tuple[str, tuple]:
     query = queryset.query.chain(UpdateQuery)
     query.add_update_values(values)
     return query.get_compiler(queryset.db).as_sql()
+
+
+def update_statement(queryset, values: dict, then=None) -> Statement:
+    """``queryset.update(**values)`` compiled by Django, not run."""
+    sql, params = _update_sql(queryset, values)
+    return Statement(sql, params, then)
 
 
 def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> list[int]:

@@ -68,3 +68,35 @@ def test_one_table_written_twice_or_an_empty_update_is_refused_before_anything_r
     with pytest.raises(ValueError, match="without values"):
         insert_with_updates([Notification(user=a, title="x")], [(User.objects.filter(pk=a.pk), {})])
     assert User.objects.get(pk=a.pk).full_name == "戊" and not Notification.objects.filter(user=a).exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_statements_sent_together_are_one_transaction_in_one_round_trip():
+    """``execute_many_async`` in autocommit: one query string; each statement's result (rows, or
+    the rows changed) handed to its ``then``; a failing statement rolls back the ones before it."""
+    from market.core.commit import execute_many_async
+    from market.core.notify import notify_users_statement
+    from market.core.statements import Statement, update_statement
+
+    a = make_user(full_name="甲")
+    seen = {}
+    statements = [
+        update_statement(
+            User.objects.filter(pk=a.pk), {"full_name": "甲（已改）"}, seen.setdefault("update", []).append
+        ),
+        notify_users_statement(
+            User.objects.filter(pk=a.pk).values_list("pk", flat=True), title="成交", kind="won"
+        ),
+    ]
+    with CaptureQueriesContext(connection) as ctx:
+        results = execute_many_async(statements)
+    assert len(ctx.captured_queries) == 1
+    assert results[0] == 1 and results[1] == [(a.pk, 1)]  # rows changed; the notice's user and unread count
+    assert seen["update"] == [1]
+    assert User.objects.get(pk=a.pk).full_name == "甲（已改）"
+    assert Notification.objects.filter(user=a, kind="won").count() == 1
+
+    refused = Statement('INSERT INTO "core_notification" ("user_id") VALUES (%s)', [a.pk])  # no title
+    with pytest.raises(Exception, match="null value"):
+        execute_many_async([update_statement(User.objects.filter(pk=a.pk), {"full_name": "乙"}), refused])
+    assert User.objects.get(pk=a.pk).full_name == "甲（已改）"  # the update went with the failure

@@ -401,16 +401,17 @@ def test_a_notice_that_fails_after_a_bid_keeps_the_lots_market_columns(
 ):
     """The lot's market columns and the notices share one transaction after the bid: a notice that
     cannot be written is logged and leaves the columns written (and the bid, committed before)."""
+    from market.core.statements import Statement
     from market.trading import services as trading
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("notices table unavailable")
+    def broken(*args, **kwargs):  # a notice the database refuses (no such user)
+        return [Statement('INSERT INTO "core_notification" ("user_id") VALUES (%s)', [-1])]
 
     a, b = floor.buyers[:2]
     floor.sale()
     with django_capture_on_commit_callbacks(execute=True):
         assert a.bid(floor.lot, 2000).status_code == 201
-    monkeypatch.setattr(trading, "_after_bid_notify", broken)
+    monkeypatch.setattr(trading, "_after_bid_notices", broken)
     with django_capture_on_commit_callbacks(execute=True):
         assert b.bid(floor.lot, 2010).status_code == 201
     floor.lot.refresh_from_db()

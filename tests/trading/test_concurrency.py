@@ -248,6 +248,44 @@ def test_a_refusal_before_any_transaction_is_kept_in_one_round_trip_and_its_retr
     assert Bid.objects.count() == 2
 
 
+def test_after_a_bid_the_lots_columns_and_the_notices_go_in_one_round_trip(tx_floor, monkeypatch, caplog):
+    """After an accepted bid commits, the lot's market columns and the outbid notice are written by
+    one query string, committed without waiting for the disk; when a notice fails at the database
+    the whole of it is rolled back and the columns are written again alone."""
+    from market.core.models import Notification
+    from market.core.statements import Statement
+
+    a, b = tx_floor.buyers[:2]
+    tx_floor.sale(start_price="2000", increment_amount="10")
+    assert a.bid(tx_floor.lot, 2000).status_code == 201
+    connection = connections["default"]
+    with CaptureQueriesContext(connection) as ctx:
+        assert b.bid(tx_floor.lot, 2010).status_code == 201
+    statements = [q["sql"] for q in ctx.captured_queries]
+    after = statements[statements.index("COMMIT") + 1 :]
+    assert len(after) == 1, statements
+    assert after[0].startswith('SET LOCAL synchronous_commit TO OFF; UPDATE "listings_lot"'), after
+    assert 'INSERT INTO "core_notification"' in after[0]
+    with connection.cursor() as cursor:  # SET LOCAL ended with its own transaction
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    tx_floor.lot.refresh_from_db()
+    assert (tx_floor.lot.current_price, tx_floor.lot.bid_count) == (Decimal("2010.00"), 2)
+    outbid = Notification.objects.get(user=a.user, kind="outbid")
+    assert "2,010.00" in outbid.title and outbid.email_pending
+
+    def failing(*args, **kwargs):  # a notice the database refuses (no such user)
+        return [Statement('INSERT INTO "core_notification" ("user_id") VALUES (%s)', [-1])]
+
+    monkeypatch.setattr(services, "_after_bid_notices", failing)
+    assert a.bid(tx_floor.lot, 2020).status_code == 201
+    tx_floor.lot.refresh_from_db()
+    assert (tx_floor.lot.current_price, tx_floor.lot.bid_count) == (Decimal("2020.00"), 3)
+    assert "notices of bid" in caplog.text
+    assert Notification.objects.filter(kind="outbid").count() == 1
+    assert Bid.objects.count() == 3
+
+
 @pytest.mark.faults
 def test_two_closes_at_once_make_one_award(tx_floor):
     a, b = tx_floor.buyers[:2]
