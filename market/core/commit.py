@@ -1,4 +1,4 @@
-"""Transactions whose commit need not wait for the disk."""
+"""Transactions whose commit need not wait for the disk, sent in one round trip."""
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
@@ -7,19 +7,6 @@ from psycopg import ClientCursor
 from market.core.statements import Statement
 
 _ASYNC = "SET LOCAL synchronous_commit TO OFF"
-
-
-def commit_async(using: str = DEFAULT_DB_ALIAS) -> None:
-    """Make the current transaction's commit asynchronous on PostgreSQL (``synchronous_commit = off``
-    for this transaction only): the commit returns before its WAL is on disk, and a crash of the
-    database server in the next moments may lose it, whole (it never half-applies anything). Only for
-    writes that follow a durable commit and can be lost with no harm; nothing changes on SQLite."""
-    connection = connections[using]
-    if not connection.in_atomic_block:
-        raise RuntimeError("commit_async() is for a transaction: call it inside atomic()")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_ASYNC)
 
 
 def execute_async(sql: str, params, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
@@ -33,11 +20,13 @@ def execute_many_async(statements: list[Statement], using: str = DEFAULT_DB_ALIA
     rows, else the number of rows it changed; each one's ``then`` is called with it.
 
     In autocommit on PostgreSQL they are sent in one round trip, committed without waiting for the
-    disk (what ``commit_async`` does for a transaction, with the same caveat): ``SET LOCAL`` and the
-    statements go in one query string, whose statements are one transaction (the simple query
-    protocol's implicit transaction: all or nothing), so the setting ends with it. Inside a
-    transaction (whose commit decides), or on another database, they run one after the other, in
-    a transaction of their own (a savepoint in the caller's transaction, whose commit decides; none
+    disk (``synchronous_commit = off`` for this transaction only): the commit returns before its WAL
+    is on disk, and a crash of the database server in the next moments may lose it, whole (it never
+    half-applies anything), so this is only for writes that follow a durable commit and can be lost
+    with no harm. ``SET LOCAL`` and the statements go in one query string, whose statements are one
+    transaction (the simple query protocol's implicit transaction: all or nothing), so the setting
+    ends with it. Inside a transaction, or on another database, they run one after the other, in a
+    transaction of their own (a savepoint in the caller's transaction, whose commit decides; none
     for one statement)."""
     connection = connections[using]
     connection.ensure_connection()
