@@ -40,7 +40,7 @@ from market.core.models import Region
 from market.core.notify import notify_users
 from market.core.regions import region_county_require
 from market.core.state import transition
-from market.core.statements import Statement, update_statement
+from market.core.statements import Statement, row_update_statement
 from market.core.uploads import upload_check
 
 LOT_TRANSITIONS = {
@@ -435,9 +435,6 @@ def lot_market_statement(*, lot_id: int, newer_than: int | None = None, **fields
     unknown = set(fields) - set(LOT_MARKET_FIELDS)
     if unknown:
         raise TypeError(f"not market fields: {sorted(unknown)}")
-    rows = Lot.objects.filter(pk=lot_id)
-    if newer_than is not None:
-        rows = rows.filter(sequence__lt=newer_than)
     prices_only = set(fields) <= {"current_price", "closes_at", "bid_count", "sequence"}
 
     def then(changed: int) -> None:
@@ -448,7 +445,8 @@ def lot_market_statement(*, lot_id: int, newer_than: int | None = None, **fields
             # prices).
             lots_changed(prices_only=prices_only)
 
-    return update_statement(rows, {**fields, "updated_at": timezone.now()}, then)
+    below = {} if newer_than is None else {"sequence": newer_than}
+    return row_update_statement(Lot, lot_id, {**fields, "updated_at": timezone.now()}, below=below, then=then)
 
 
 def lot_trading_end(*, lot_id: int, sold: bool, reason: str = "") -> Lot | None:

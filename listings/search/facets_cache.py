@@ -61,12 +61,17 @@ def cache_usable() -> bool:
 
 
 def _generation_bump(key: str = GENERATION_KEY) -> None:
+    cache = _cache()
     try:
+        # No counter yet (or evicted): start one no earlier entry can carry.
+        if hasattr(cache, "counter_bump"):  # market.core.cache.RedisCache: one round trip
+            cache.counter_bump(key, time.time_ns())
+            return
         try:
-            _cache().incr(key)
-        except ValueError:  # no counter yet (or evicted): start one no earlier entry can carry
-            if not _cache().add(key, time.time_ns(), timeout=None):
-                _cache().incr(key)
+            cache.incr(key)
+        except ValueError:
+            if not cache.add(key, time.time_ns(), timeout=None):
+                cache.incr(key)
     except Exception:  # a cache that fails serves nothing either: see generation()
         logger.warning("search facet cache: generation bump failed", exc_info=True)
 

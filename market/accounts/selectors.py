@@ -170,3 +170,12 @@ def trading_members(*organisation_ids: int) -> QuerySet:
     return Membership.objects.filter(
         organisation_id__in=organisation_ids, role__in=[MemberRole.ADMIN, MemberRole.TRADER]
     ).values_list("user_id", flat=True)
+
+
+_TRADING_MEMBERS = Prepared(lambda organisation: trading_members(organisation), organisation=int)
+
+
+def trading_members_sql(organisation_id: int) -> tuple[str, list]:
+    """``trading_members`` of one organisation, as SQL and parameters compiled once (``Prepared``):
+    sent within another statement on every contested bid."""
+    return _TRADING_MEMBERS.sql(organisation=int(organisation_id))

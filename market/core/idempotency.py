@@ -155,27 +155,43 @@ def _answer(response: Response) -> str:
 
 
 def _remember(request, key: str, request_hash: str, response: Response) -> None:
+    """Keep the answer, in the work's transaction: a twin kept first makes this fail
+    (``IntegrityError``), which rolls the work back with it. One INSERT written once (PostgreSQL;
+    compiling the model's insert cost more than running it), the model's own elsewhere."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_sql(), _row(request, key, request_hash, response))
+        return
     IdempotencyKey.objects.create(
         user=request.user, key=key, scope=_scope(request), request_hash=request_hash,
         status_code=response.status_code, response=json.loads(_answer(response)),
     )  # fmt: skip
 
 
+def _row(request, key: str, request_hash: str, response: Response) -> list:
+    return [request.user.pk, key, _scope(request), request_hash, response.status_code, _answer(response)]
+
+
+def _columns(*names) -> str:
+    table = IdempotencyKey._meta
+    return ", ".join(connection.ops.quote_name(table.get_field(name).column) for name in names)
+
+
+@cache
+def _insert_sql() -> str:
+    """The answer's row (PostgreSQL), its values in ``_row``'s order."""
+    return (
+        f"INSERT INTO {connection.ops.quote_name(IdempotencyKey._meta.db_table)} "  # noqa: S608 (the model's own)
+        f"({_columns('user', 'key', 'scope', 'request_hash', 'status_code', 'response', 'created_at')}) "
+        f"VALUES (%s, %s, %s, %s, %s, %s::jsonb, now())"
+    )
+
+
 @cache
 def _refusal_sql() -> str:
-    table = IdempotencyKey._meta
-    quote = connection.ops.quote_name
-
-    def columns(*names):
-        return ", ".join(quote(table.get_field(name).column) for name in names)
-
-    (once,) = [c for c in table.constraints if c.name == "idempotency_key_once"]
-    return (
-        f"INSERT INTO {quote(table.db_table)} "  # noqa: S608 (the model's own table and columns)
-        f"({columns('user', 'key', 'scope', 'request_hash', 'status_code', 'response', 'created_at')}) "
-        f"VALUES (%s, %s, %s, %s, %s, %s::jsonb, now()) "
-        f"ON CONFLICT ({columns(*once.fields)}) DO NOTHING RETURNING {columns('id')}"
-    )
+    """``_insert_sql`` that changes nothing when a request with the same key was kept first."""
+    (once,) = [c for c in IdempotencyKey._meta.constraints if c.name == "idempotency_key_once"]
+    return f"{_insert_sql()} ON CONFLICT ({_columns(*once.fields)}) DO NOTHING RETURNING {_columns('id')}"
 
 
 def _replayed(request, key: str, request_hash: str) -> Response | None:
@@ -191,7 +207,7 @@ def _remember_refusal(
     nothing raised, no savepoint to roll back). ``asynchronous``: committed without waiting for the
     disk when it is a transaction of its own (``commit.execute_async``); in a caller's transaction
     the row is part of it, whose commit stays as durable as it was."""
-    params = [request.user.pk, key, _scope(request), request_hash, response.status_code, _answer(response)]
+    params = _row(request, key, request_hash, response)
     if asynchronous:
         return bool(execute_async(_refusal_sql(), params))
     with connection.cursor() as cursor:

@@ -72,10 +72,18 @@ def _live_on_commit(ids: list[int], counted: dict[int, int] | None, **message) -
 
 
 def notify_users_statement(
-    user_ids: QuerySet, *, title: str, body: str = "", url: str = "", email: bool = True, kind: str = ""
+    user_ids: QuerySet | tuple[str, list],
+    *,
+    title: str,
+    body: str = "",
+    url: str = "",
+    email: bool = True,
+    kind: str = "",
+    using: str = "default",
 ) -> Statement | None:
-    """``notify_users`` for a query of user ids, compiled and not run, to be sent with other
-    statements (``market.core.commit.execute_many_async``); None when the query names nobody.
+    """``notify_users`` for a query of user ids (a queryset, or its SQL and parameters as
+    ``Prepared.sql`` gives them), compiled and not run, to be sent with other statements
+    (``market.core.commit.execute_many_async``); None when the query names nobody.
 
     INSERT … SELECT: one notification per distinct user the query names, returning their ids and,
     on PostgreSQL, each one's unread count with the new notice (from the same statement: the
@@ -83,12 +91,15 @@ def notify_users_statement(
     one user at once may then both count N+1 where the later could have said N+2: the bell is low by
     one until the user's next notice or page, never high."""
     title, body, url = _texts(title, body, url)
-    connection = connections[user_ids.db]
+    if isinstance(user_ids, QuerySet):
+        using = user_ids.db
+        try:
+            user_ids = user_ids.query.sql_with_params()
+        except EmptyResultSet:  # e.g. members of no organisation: nobody to tell
+            return None
+    select, params = user_ids
+    connection = connections[using]
     quote = connection.ops.quote_name
-    try:
-        select, params = user_ids.query.sql_with_params()
-    except EmptyResultSet:  # e.g. members of no organisation: nobody to tell
-        return None
     meta = Notification._meta
     names = ["title", "body", "url", "kind", "email_pending", "created_at"]
     columns = ", ".join(quote(meta.get_field(n).column) for n in ["user", *names])

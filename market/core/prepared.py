@@ -14,6 +14,9 @@ string and ``Decimal`` parameters are supported (what the hot reads filter on), 
 depend on the values themselves (``filter(x__in=...)`` with a varying length, or ``if`` on them) is
 refused at the first compile: every probe must appear among the parameters as itself.
 
+``sql(**values)`` gives the statement and its parameters without running it, for any queryset (a
+``values_list`` too): a subquery sent within another statement, compiled once as well.
+
 The statement runs through Django's cursor, so query logging, ``execute_wrapper`` and error
 translation apply; on PostgreSQL psycopg prepares it on the server once it has run twice on a
 connection (``DB_PREPARE_THRESHOLD`` in the settings).
@@ -69,8 +72,8 @@ class Prepared:
     def _compile(self, alias: str) -> _Compiled:
         probes = self._probes()
         queryset = self.build(**probes)
-        if queryset._iterable_class is not ModelIterable or queryset._prefetch_related_lookups:
-            raise TypeError("Prepared runs querysets of model instances without prefetching")
+        if queryset._prefetch_related_lookups:
+            raise TypeError("Prepared runs querysets without prefetching")
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         slots, seen = [], set()
@@ -86,6 +89,8 @@ class Prepared:
         missing = set(probes) - seen
         if missing:
             raise ValueError(f"parameters not found in the compiled statement: {sorted(missing)}")
+        if queryset._iterable_class is not ModelIterable:  # its SQL only (``sql``)
+            return _Compiled(sql, tuple(slots), *(None,) * 9)
         select, klass_info = compiler.select, compiler.klass_info
         fields = [s[0] for s in select[0 : compiler.col_count]]
         select_fields = klass_info["select_fields"]
@@ -112,14 +117,22 @@ class Prepared:
                 self._compiled[alias] = found
         return found
 
-    def all(self, using: str = "default", **values) -> list:
+    def sql(self, using: str = "default", **values) -> tuple[str, list]:
+        """The statement and its parameters, not run: for a query sent within another statement
+        (any queryset, ``values_list`` too)."""
         if values.keys() != self.types.keys():
             raise TypeError(f"expected the parameters {sorted(self.types)}, got {sorted(values)}")
         c = self.compiled(using)
-        params = [values[s] if isinstance(s, str) else s[0] for s in c.slots]
+        return c.sql, [values[s] if isinstance(s, str) else s[0] for s in c.slots]
+
+    def all(self, using: str = "default", **values) -> list:
+        c = self.compiled(using)
+        if c.model is None:
+            raise TypeError("Prepared runs querysets of model instances (others: sql())")
+        sql, params = self.sql(using, **values)
         connection = connections[using]
         with connection.cursor() as cursor:
-            cursor.execute(c.sql, params)
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         if not rows:
             return []

@@ -8,14 +8,20 @@ of three. PostgreSQL runs every data-modifying ``WITH`` clause exactly once, whe
 statement reads it, and all of them on the statement's one snapshot: the rows updated must not be
 the rows inserted, nor updated twice.
 
-The SQL is Django's own (``UpdateQuery`` and ``InsertQuery`` compiled as ``QuerySet.update`` and
-``bulk_create`` compile them: expressions, ``auto_now_add`` and database preparation included), run
+Statements can also be compiled and not run (``Statement``), to be sent together
+(``market.core.commit``). On paths run once per request, compiling an update or an insert cost more
+than running it: ``row_update_statement`` and the inserts here write their SQL once per shape from
+the model's fields, and prepare the values as Django does.
+
+Otherwise the SQL is Django's own (``UpdateQuery`` and ``InsertQuery`` compiled as
+``QuerySet.update`` and ``bulk_create`` compile them, expressions included). Everything runs
 through Django's cursor (logged, counted, errors translated). On other databases (the embedded
 SQLite) the writes run one after the other.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from django.db import DatabaseError, connections, transaction
 from django.db.models.sql.subqueries import InsertQuery, UpdateQuery
@@ -31,6 +37,7 @@ class Statement:
     sql: str
     params: list | tuple
     then: Callable[[list | int], None] | None = None
+    model: type | None = None  # the model an update writes (``insert_with_updates`` checks them)
 
 
 def _update_sql(queryset, values: dict) -> tuple[str, tuple]:
@@ -42,42 +49,122 @@ def _update_sql(queryset, values: dict) -> tuple[str, tuple]:
 def update_statement(queryset, values: dict, then=None) -> Statement:
     """``queryset.update(**values)`` compiled by Django, not run."""
     sql, params = _update_sql(queryset, values)
-    return Statement(sql, params, then)
+    return Statement(sql, params, then, queryset.model)
+
+
+def row_update_statement(
+    model,
+    pk,
+    values: dict,
+    *,
+    at_least: dict | None = None,
+    below: dict | None = None,
+    then=None,
+    using="default",
+) -> Statement:
+    """The update of one row by its primary key, not run: fields set to plain values (no
+    expressions); fields of ``at_least`` raised to the value given where they hold less or nothing
+    (``Greatest(Coalesce(F(name), v), v)``); only where each field of ``below`` holds less than the
+    value given. ``update_statement`` of that, its SQL written once per shape (compiling an update
+    cost more than running it, on paths that run one per request); values prepared by their fields,
+    as ``QuerySet.update`` prepares them."""
+    connection = connections[using]
+    at_least, below = at_least or {}, below or {}
+    if not values and not at_least:
+        raise ValueError("an update without values")
+    sql = _row_update_sql(model, tuple(values), tuple(at_least), tuple(below), connection.alias)
+    fields = model._meta
+    params = [fields.get_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
+    for name, v in at_least.items():
+        params.extend([fields.get_field(name).get_db_prep_save(v, connection)] * 2)
+    params.append(fields.pk.get_db_prep_value(pk, connection))
+    params.extend(fields.get_field(name).get_db_prep_value(v, connection) for name, v in below.items())
+    return Statement(sql, params, then, model)
+
+
+@cache
+def _row_update_sql(model, names: tuple, at_least: tuple, below: tuple, alias: str) -> str:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    greatest = "GREATEST" if connection.vendor != "sqlite" else "MAX"  # as Django's Greatest compiles
+    fields = model._meta
+
+    def column(name):
+        return quote(fields.get_field(name).column)
+
+    where = " AND ".join([f"{quote(fields.pk.column)} = %s", *(f"{column(n)} < %s" for n in below)])
+    assignments = ", ".join(
+        [
+            *(f"{column(n)} = %s" for n in names),
+            *(f"{column(n)} = {greatest}(COALESCE({column(n)}, %s), %s)" for n in at_least),
+        ]
+    )
+    return f"UPDATE {quote(fields.db_table)} SET {assignments} WHERE {where}"  # noqa: S608 (the model's own names)
+
+
+def _insert_sql(objs: list, using: str) -> tuple[str, list]:
+    """``INSERT … RETURNING`` the primary keys of ``objs`` (of one model): SQL written once per model
+    and number of rows, values prepared as Django's insert compiler prepares them (``pre_save``, so
+    ``auto_now_add``, then ``get_db_prep_save``); Django's own compile for values that are
+    expressions."""
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    connection = connections[using]
+    rows = [[f.pre_save(obj, True) for f in fields] for obj in objs]
+    if any(hasattr(v, "resolve_expression") for row in rows for v in row):
+        query = InsertQuery(model)
+        query.insert_values(fields, objs)
+        compiler = query.get_compiler(using=using)
+        compiler.returning_fields = [model._meta.pk]
+        [(sql, params)] = compiler.as_sql()
+        return sql, list(params)
+    params = [f.get_db_prep_save(v, connection) for row in rows for f, v in zip(fields, row, strict=True)]
+    return _insert_rows_sql(model, len(objs), using), params
+
+
+@cache
+def _insert_rows_sql(model, n: int, alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 (the model's own)
+        f"VALUES {', '.join([row] * n)} RETURNING {quote(meta.pk.column)}"
+    )
 
 
 def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> list[int]:
-    """Insert ``objs`` (instances of one model, primary keys unset) and run ``updates``, a list of
-    ``(queryset, values)`` as ``queryset.update(**values)`` would, in one statement on PostgreSQL
-    (updates alone when there is nothing to insert). The objects get their primary keys, as from
-    ``bulk_create``. Returns the number of rows each update changed.
+    """Insert ``objs`` (instances of one model, primary keys unset) and run ``updates``, each an
+    update ``Statement`` (``update_statement``, ``row_update_statement``) or ``(queryset, values)``
+    as ``queryset.update(**values)`` would, in one statement on PostgreSQL (updates alone when there
+    is nothing to insert). The objects get their primary keys, as from ``bulk_create``. Returns the
+    number of rows each update changed.
 
     Each update must be of a model of its own, other than the inserted one: one statement must not
     write a row twice (PostgreSQL would apply only one of the writes, silently)."""
-    models = [queryset.model for queryset, _values in updates]
+    updates = [u if isinstance(u, Statement) else _checked_update(*u, using) for u in updates]
+    models = [u.model for u in updates]
     if objs:
         models.append(type(objs[0]))
-    if len(set(models)) != len(models):
-        raise ValueError("one statement must not write one table twice")
-    if any(not values for _queryset, values in updates):
-        raise ValueError("an update without values")
+    if None in models or len(set(models)) != len(models):
+        raise ValueError("one statement must not write one table twice (nor a table it cannot tell)")
     connection = connections[using]
     if not objs or connection.vendor != "postgresql":
-        counts = [queryset.using(using).update(**values) for queryset, values in updates]
+        with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+            counts = []
+            for update in updates:
+                cursor.execute(update.sql, update.params)
+                counts.append(cursor.rowcount)
         if objs:
             type(objs[0]).objects.using(using).bulk_create(objs)
         return counts
-    model = type(objs[0])
     clauses, counted, params = [], [], []
-    for i, (queryset, values) in enumerate(updates):
-        sql, update_params = _update_sql(queryset.using(using), values)
-        clauses.append(f"u{i} AS ({sql} RETURNING 1)")
+    for i, update in enumerate(updates):
+        clauses.append(f"u{i} AS ({update.sql} RETURNING 1)")
         counted.append(f"(SELECT COUNT(*) FROM u{i})")  # noqa: S608 (a name of this statement's own)
-        params.extend(update_params)
-    query = InsertQuery(model)
-    query.insert_values([f for f in model._meta.concrete_fields if not f.primary_key], objs)
-    compiler = query.get_compiler(using=using)
-    compiler.returning_fields = [model._meta.pk]
-    [(insert, insert_params)] = compiler.as_sql()
+        params.extend(update.params)
+    insert, insert_params = _insert_sql(objs, using)
     params.extend(insert_params)
     if clauses:  # each update's row count, from the RETURNING of the insert (the same on every row)
         insert = f"WITH {', '.join(clauses)} {insert}, {', '.join(counted)}"
@@ -91,3 +178,9 @@ def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> li
         obj._state.adding = False
         obj._state.db = using
     return [int(n) for n in rows[0][1:]]
+
+
+def _checked_update(queryset, values: dict, using: str) -> Statement:
+    if not values:
+        raise ValueError("an update without values")
+    return update_statement(queryset.using(using), values)

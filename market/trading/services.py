@@ -15,8 +15,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import localize, number_format
@@ -33,7 +32,7 @@ from listings.services import (
     wanted_offer_accept,
 )
 from market.accounts.models import Organisation
-from market.accounts.selectors import licence_valid_for, trading_members
+from market.accounts.selectors import licence_valid_for, trading_members, trading_members_sql
 from market.accounts.services import member_require
 from market.core.audit import audit_record
 from market.core.commit import execute_many, execute_many_async
@@ -44,7 +43,7 @@ from market.core.money import yuan_text as _yuan
 from market.core.notify import notify_users, notify_users_statement
 from market.core.prepared import Prepared
 from market.core.state import transition
-from market.core.statements import Statement, insert_with_updates
+from market.core.statements import Statement, insert_with_updates, row_update_statement
 from market.trading import engine
 from market.trading.models import (
     DEPOSIT_TRANSITIONS,
@@ -624,19 +623,16 @@ def _too_low_before_the_lock(lot_id: int, organisation: Organisation, amount, ma
     return snapshot
 
 
-def _bidder_maximum_raise(bidder: Bidder, authorised: Decimal) -> tuple | None:
+def _bidder_maximum_raise(bidder: Bidder, authorised: Decimal) -> Statement | None:
     """The bidder's standing maximum (private to them) only ever rises. The row may have been read
     before the sale's lock: the update keeps the greater of the stored and the new value, and is
     needed only when the new one is greater than what was read. Returns it, to be run with the
-    bid's rows (``(queryset, values)``, see ``_steps_write``), or None; the maximum in memory is
+    bid's rows (an update statement, see ``_steps_write``), or None; the maximum in memory is
     raised at once."""
     if bidder.maximum is not None and authorised <= bidder.maximum:
         return None
     bidder.maximum = authorised if bidder.maximum is None else max(bidder.maximum, authorised)
-    return (
-        Bidder.objects.filter(pk=bidder.pk),
-        {"maximum": Greatest(Coalesce(F("maximum"), Value(authorised)), Value(authorised))},
-    )
+    return row_update_statement(Bidder, bidder.pk, {}, at_least={"maximum": authorised})
 
 
 def _lot_market_fields(sale: Sale) -> dict:
@@ -682,12 +678,12 @@ _SALE_BID_FIELDS = (
 
 def _steps_write(sale: Sale, outcome: engine.Outcome, *, actor, acting_org: int, ip, known=None, also=()):
     """The outcome's bid rows, the sale's new state and ``also`` (updates of other rows, as
-    ``(queryset, values)``) written in one statement: every round trip under the sale's lock is
+    update statements) written in one statement: every round trip under the sale's lock is
     one that every other bidder on the lot waits for (``market.core.statements``)."""
     rows = _steps_rows(sale, outcome.steps, actor=actor, acting_org=acting_org, ip=ip, known=known)
     _state_write(sale, outcome.state)
     fields = {name: getattr(sale, Sale._meta.get_field(name).attname) for name in _SALE_BID_FIELDS}
-    *_, sale_rows = insert_with_updates(rows, [*also, (Sale.objects.filter(pk=sale.pk), fields)])
+    *_, sale_rows = insert_with_updates(rows, [*also, row_update_statement(Sale, sale.pk, fields)])
     if sale_rows != 1:  # as ``save(update_fields=...)`` refuses to change nothing
         raise DatabaseError(f"sale {sale.pk}: its row was not updated")
     return rows
@@ -729,7 +725,7 @@ def _after_bid_notices(sale: Sale, outcome: engine.Outcome, *, bidder_org: int) 
     if outcome.outbid is not None:
         notices.append(
             notify_users_statement(
-                trading_members(outcome.outbid),
+                trading_members_sql(outcome.outbid),
                 title=_("您在“%(title)s”的出价已被超过，当前价 ¥%(price)s。")
                 % {"title": title, "price": _yuan(outcome.state.price)},
                 url=url,
@@ -744,7 +740,7 @@ def _after_bid_notices(sale: Sale, outcome: engine.Outcome, *, bidder_org: int) 
     ):
         notices.append(
             notify_users_statement(
-                trading_members(leader.bidder),
+                trading_members_sql(leader.bidder),
                 title=_("您在“%(title)s”的代理出价已自动加价至 ¥%(price)s，仍然领先。")
                 % {"title": title, "price": _yuan(outcome.state.price)},
                 url=url,

@@ -26,3 +26,24 @@ def test_one_client_serves_every_call_and_the_cache_answers_as_djangos(cache):
     assert cache.get_many(["a", "b", "c"]) == {"a": {"价格": "2010.00"}, "b": [1, 2]}
     cache.delete_many(["a", "b", "counter"])
     assert cache.get_many(["a", "b", "counter"]) == {}
+
+
+def test_a_counter_is_started_then_bumped_in_one_round_trip(cache, monkeypatch):
+    """``counter_bump``: what ``incr`` does where the counter exists, else the start value (as
+    ``add`` would, never expiring), in one command; read back by ``get`` as ``incr`` stores it."""
+    client = cache._cache.get_client(write=True)
+    sent = []
+    execute = type(client).execute_command
+
+    def counting(self, *args, **kwargs):
+        sent.append(args[0])
+        return execute(self, *args, **kwargs)
+
+    assert cache.counter_bump("generation", 1_000) == 1_000  # (loads its script the first time)
+    monkeypatch.setattr(type(client), "execute_command", counting)
+    assert cache.counter_bump("generation", 5) == 1_001
+    assert sent == ["EVALSHA"]
+    monkeypatch.undo()
+    assert cache.get("generation") == 1_001 and cache.incr("generation") == 1_002
+    assert client.ttl(cache.make_and_validate_key("generation")) == -1  # no expiry
+    cache.delete("generation")

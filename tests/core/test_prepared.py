@@ -72,3 +72,23 @@ def test_decimal_parameters_compare_as_numbers():
     assert [lot.pk for lot in at_most.all(quantity=Decimal("80.50"), seller=seller.pk)] == [small.pk]
     assert at_most.all(quantity=Decimal("80.49"), seller=seller.pk) == []
     assert len(at_most.all(quantity=Decimal("1000"), seller=seller.pk)) == 2
+
+
+def test_the_sql_of_any_query_is_given_with_the_callers_values_for_use_within_another():
+    """``sql()``: a ``values_list`` query (not runnable by ``all``) compiled once, its parameters the
+    caller's, as Django would compile it for those values."""
+    a, b = make_organisation(name="甲再生资源有限公司"), make_organisation(name="乙再生资源有限公司")
+    member_a, member_b = make_member(a), make_member(b)
+    user_ids = Prepared(
+        lambda org: Membership.objects.filter(organisation_id=org).values_list("user_id", flat=True), org=int
+    )
+    for member, org in ((member_a, a), (member_b, b)):
+        sql, params = user_ids.sql(org=org.pk)
+        assert (sql, tuple(params)) == Membership.objects.filter(organisation_id=org.pk).values_list(
+            "user_id", flat=True
+        ).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            assert cursor.fetchall() == [(member.user_id,)]
+    with pytest.raises(TypeError, match="model instances"):
+        user_ids.all(org=a.pk)

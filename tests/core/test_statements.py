@@ -100,3 +100,49 @@ def test_statements_sent_together_are_one_transaction_in_one_round_trip():
     with pytest.raises(Exception, match="null value"):
         execute_many_async([update_statement(User.objects.filter(pk=a.pk), {"full_name": "乙"}), refused])
     assert User.objects.get(pk=a.pk).full_name == "甲（已改）"  # the update went with the failure
+
+
+def test_a_row_update_written_once_sets_values_raises_to_at_least_and_keeps_a_newer_row():
+    """``row_update_statement``: plain values, a field raised to at least a value (from nothing
+    too, never lowered), and a guard on another field, as the ORM's update of the same would do."""
+    from decimal import Decimal
+
+    from market.core.commit import execute_many
+    from market.core.statements import row_update_statement
+    from market.trading.models import Bidder
+    from tests.trading.conftest import Floor, make_party, published_lot
+
+    seller, buyer = (
+        make_party(role="generator", name="甲钢铁集团有限公司"),
+        make_party(name="乙回收利用有限公司"),
+    )
+    floor = Floor(seller=seller, buyers=[buyer], lot=published_lot(seller.org))
+    sale = floor.sale()
+    bidder = Bidder.objects.create(sale=sale, organisation=buyer.org, label_index=0)
+
+    def raise_to(amount):
+        statement = row_update_statement(Bidder, bidder.pk, {}, at_least={"maximum": Decimal(amount)})
+        (changed,) = execute_many([statement])
+        bidder.refresh_from_db()
+        return changed, bidder.maximum
+
+    assert raise_to("2000.00") == (1, Decimal("2000.00"))  # from nothing
+    assert raise_to("1990.00") == (1, Decimal("2000.00"))  # never lowered
+    assert raise_to("2100.50") == (1, Decimal("2100.50"))
+
+    newer = row_update_statement(Bidder, bidder.pk, {"label_index": 3}, below={"label_index": 2})
+    assert execute_many([newer]) == [1]
+    older = row_update_statement(Bidder, bidder.pk, {"label_index": 1}, below={"label_index": 2})
+    assert execute_many([older]) == [0]  # the row holds 3: left as it is
+    bidder.refresh_from_db()
+    assert bidder.label_index == 3
+    with pytest.raises(ValueError):
+        row_update_statement(Bidder, bidder.pk, {})
+
+
+def test_rows_with_an_expression_are_inserted_by_djangos_own_compile():
+    a = make_user(full_name="甲")
+    notice = Notification(user=a, title=Concat(Value("出价"), Value("已被超过")), kind="outbid")
+    insert_with_updates([notice], [(User.objects.filter(pk=a.pk), {"full_name": "甲（已通知）"})])
+    assert Notification.objects.get(pk=notice.pk).title == "出价已被超过"
+    assert User.objects.get(pk=a.pk).full_name == "甲（已通知）"
