@@ -135,6 +135,9 @@ def postgresql_options(database: dict) -> None:
     """Connection options of a PostgreSQL database (the primary, and the replica below)."""
     if database["ENGINE"] != "django.db.backends.postgresql":
         return
+    # Django's backend, with a health check that sends no query to a connection with nothing pending
+    # (market/core/postgresql/base.py).
+    database["ENGINE"] = "market.core.postgresql"
     # A database host that stops answering (rather than refusing) fails a connection in seconds.
     database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT_S", 5)
     # Parameters bound on the server, and a statement run twice on a connection prepared (psycopg):
@@ -485,7 +488,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        # Django logs every 4xx answer as a warning: on a market they are answers (a bid too low, a
+        # closed auction, each with its code), hundreds a second on a busy lot, and the access log
+        # counts them. Server errors (5xx) are still logged. LOG_REQUEST_LEVEL=WARNING for the 4xx.
+        "django.request": {"level": os.environ.get("LOG_REQUEST_LEVEL", "ERROR")},
+    },
 }
 
 # The public address of the market, for links in e-mails sent by background jobs.
