@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,6 +36,7 @@ from listings.specs import specs_validate
 from market.accounts.models import Organisation
 from market.accounts.services import member_require
 from market.core.audit import audit_record
+from market.core.commit import execute_many
 from market.core.models import Region
 from market.core.notify import notify_users
 from market.core.regions import region_county_require
@@ -421,10 +422,7 @@ def lot_market_update(*, lot_id: int, reindex: bool = False, newer_than: int | N
     ``newer_than``: the sale's sequence number of this state; the row changes only if it holds an
     older one (updates sent after commits may arrive out of order)."""
     statement = lot_market_statement(lot_id=lot_id, newer_than=newer_than, **fields)
-    with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.params)
-        changed = cursor.rowcount
-    statement.then(changed)
+    (changed,) = execute_many([statement])
     if changed and reindex:
         _after_commit_index(lot_id)
 

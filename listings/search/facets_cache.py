@@ -61,8 +61,8 @@ def cache_usable() -> bool:
 
 
 def _generation_bump(key: str = GENERATION_KEY) -> None:
-    cache = _cache()
     try:
+        cache = _cache()
         # No counter yet (or evicted): start one no earlier entry can carry.
         if hasattr(cache, "counter_bump"):  # market.core.cache.RedisCache: one round trip
             cache.counter_bump(key, time.time_ns())

@@ -24,10 +24,12 @@ class RedisCacheClient(django_redis.RedisCacheClient):
 
 
 # Incremented where it exists, else started at ARGV[1]: in one round trip, and atomic (a script).
+# The start is returned as the string it was given (a Lua number is a double: a nanosecond clock
+# would lose its last digits).
 _BUMP = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
 redis.call('SET', KEYS[1], ARGV[1])
-return tonumber(ARGV[1])
+return ARGV[1]
 """
 
 

@@ -1,10 +1,14 @@
 """Transactions whose commit need not wait for the disk, sent in one round trip."""
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+import logging
+
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from psycopg import ClientCursor
 
 from market.core.statements import Statement
+
+logger = logging.getLogger(__name__)
 
 _ASYNC = "SET LOCAL synchronous_commit TO OFF"
 
@@ -44,8 +48,13 @@ def execute_many_async(statements: list[Statement], using: str = DEFAULT_DB_ALIA
         cursor.execute(sql, params)
         results = []
         for _statement in statements:
-            cursor.cursor.nextset()  # from the SET (then each statement) to the next statement's result
+            # From the SET (then each statement) to the next statement's result; one result each, or
+            # every later result would go to the wrong statement.
+            if not cursor.cursor.nextset():
+                raise DatabaseError("fewer results than statements: a Statement held several")
             results.append(cursor.fetchall() if cursor.description is not None else cursor.rowcount)
+        if cursor.cursor.nextset():
+            raise DatabaseError("more results than statements: a Statement held several")
     return _then(statements, results)
 
 
@@ -53,7 +62,8 @@ def execute_many(statements: list[Statement], using: str = DEFAULT_DB_ALIAS) -> 
     """Run ``statements`` one after the other where the connection stands (in its transaction, if
     any), each one's ``then`` called with its result; returns the results."""
     results = []
-    with connections[using].cursor() as cursor:
+    # As the ORM's writes: a failure marks the caller's transaction for rollback (PostgreSQL aborts it).
+    with transaction.mark_for_rollback_on_error(using), connections[using].cursor() as cursor:
         for statement in statements:
             cursor.execute(statement.sql, statement.params)
             results.append(cursor.fetchall() if cursor.description is not None else cursor.rowcount)
@@ -61,7 +71,12 @@ def execute_many(statements: list[Statement], using: str = DEFAULT_DB_ALIAS) -> 
 
 
 def _then(statements: list[Statement], results: list) -> list:
+    """Each statement's ``then``, with its result. The writes are done (committed, in autocommit):
+    a ``then`` that fails is logged, and the others still run."""
     for statement, result in zip(statements, results, strict=True):
         if statement.then is not None:
-            statement.then(result)
+            try:
+                statement.then(result)
+            except Exception:
+                logger.exception("after a statement: %s", statement.sql[:200])
     return results

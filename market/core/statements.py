@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.db import DatabaseError, connections, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.db.models.sql.subqueries import InsertQuery, UpdateQuery
 
 
@@ -65,13 +67,21 @@ def row_update_statement(
     """The update of one row by its primary key, not run: fields set to plain values (no
     expressions); fields of ``at_least`` raised to the value given where they hold less or nothing
     (``Greatest(Coalesce(F(name), v), v)``); only where each field of ``below`` holds less than the
-    value given. ``update_statement`` of that, its SQL written once per shape (compiling an update
-    cost more than running it, on paths that run one per request); values prepared by their fields,
-    as ``QuerySet.update`` prepares them."""
+    value given. ``update_statement`` of that, its SQL written once per shape on PostgreSQL
+    (compiling an update cost more than running it, on paths that run one per request); values
+    prepared by their fields, as ``QuerySet.update`` prepares them."""
     connection = connections[using]
     at_least, below = at_least or {}, below or {}
     if not values and not at_least:
         raise ValueError("an update without values")
+    if any(hasattr(v, "resolve_expression") for v in [*values.values(), *at_least.values(), *below.values()]):
+        raise TypeError("row_update_statement takes plain values (update_statement takes expressions)")
+    if connection.vendor != "postgresql":
+        # Django's own compile (the embedded SQLite: there a Decimal parameter is text, which compares
+        # above any number unless cast, as Django's Greatest and Value compile it).
+        rows = model._default_manager.using(using).filter(pk=pk, **{f"{n}__lt": v for n, v in below.items()})
+        raised = {n: Greatest(Coalesce(F(n), Value(v)), Value(v)) for n, v in at_least.items()}
+        return update_statement(rows, {**values, **raised}, then)
     sql = _row_update_sql(model, tuple(values), tuple(at_least), tuple(below), connection.alias)
     fields = model._meta
     params = [fields.get_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
@@ -84,9 +94,7 @@ def row_update_statement(
 
 @cache
 def _row_update_sql(model, names: tuple, at_least: tuple, below: tuple, alias: str) -> str:
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    greatest = "GREATEST" if connection.vendor != "sqlite" else "MAX"  # as Django's Greatest compiles
+    quote = connections[alias].ops.quote_name
     fields = model._meta
 
     def column(name):
@@ -96,7 +104,7 @@ def _row_update_sql(model, names: tuple, at_least: tuple, below: tuple, alias: s
     assignments = ", ".join(
         [
             *(f"{column(n)} = %s" for n in names),
-            *(f"{column(n)} = {greatest}(COALESCE({column(n)}, %s), %s)" for n in at_least),
+            *(f"{column(n)} = GREATEST(COALESCE({column(n)}, %s), %s)" for n in at_least),
         ]
     )
     return f"UPDATE {quote(fields.db_table)} SET {assignments} WHERE {where}"  # noqa: S608 (the model's own names)

@@ -38,6 +38,30 @@ def test_a_healthy_connection_is_checked_without_a_query(own, monkeypatch):
     assert sent == []
 
 
+def test_a_socket_numbered_past_selects_limit_is_polled_too(own, monkeypatch):
+    """A server process with a thousand websockets holds sockets numbered past 1024, where
+    ``select`` fails: the check must still find a healthy connection healthy, without a query."""
+    import os
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= 1500:
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (2048, max(2048, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        )
+    _pid(own)
+    high = os.dup2(own.connection.fileno(), 1500)
+    try:
+        monkeypatch.setattr(type(own.connection), "fileno", lambda self: high)
+        sent = []
+        real_cursor = type(own.connection).cursor
+        monkeypatch.setattr(
+            type(own.connection), "cursor", lambda self, *a, **k: sent.append(a) or real_cursor(self, *a, **k)
+        )
+        assert own.is_usable() and sent == []
+    finally:
+        os.close(high)
+
+
 def test_a_connection_the_server_closed_is_replaced_before_the_next_request_uses_it(own):
     pid = _pid(own)
     with connections["default"].cursor() as cursor:

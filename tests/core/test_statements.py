@@ -146,3 +146,35 @@ def test_rows_with_an_expression_are_inserted_by_djangos_own_compile():
     insert_with_updates([notice], [(User.objects.filter(pk=a.pk), {"full_name": "甲（已通知）"})])
     assert Notification.objects.get(pk=notice.pk).title == "出价已被超过"
     assert User.objects.get(pk=a.pk).full_name == "甲（已通知）"
+
+
+def test_a_failing_statement_marks_the_callers_transaction_and_a_failing_then_stops_no_other(caplog):
+    """As the ORM's writes: a statement that fails inside a caller's transaction marks it for
+    rollback (PostgreSQL has aborted it). After the writes, a ``then`` that fails is logged and the
+    others still run."""
+    from django.db import DatabaseError, transaction
+
+    from market.core.commit import execute_many
+    from market.core.statements import Statement
+
+    with transaction.atomic():
+        with pytest.raises(DatabaseError):
+            execute_many([Statement('INSERT INTO "core_notification" ("user_id") VALUES (%s)', [1])])
+        assert transaction.get_rollback()  # the savepoint is rolled back on the way out
+    a = make_user(full_name="甲")
+    seen = []
+
+    def failing(result):
+        raise RuntimeError("a live message that could not be sent")
+
+    results = execute_many(
+        [
+            Statement('UPDATE "accounts_user" SET "full_name" = %s WHERE "id" = %s', ["甲一", a.pk], failing),
+            Statement(
+                'UPDATE "accounts_user" SET "full_name" = %s WHERE "id" = %s', ["甲二", a.pk], seen.append
+            ),
+        ]
+    )
+    assert results == [1, 1] and seen == [1]
+    assert "a live message that could not be sent" in caplog.text
+    assert User.objects.get(pk=a.pk).full_name == "甲二"
