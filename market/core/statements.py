@@ -21,7 +21,7 @@ SQLite) the writes run one after the other.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Value
@@ -130,7 +130,7 @@ def _insert_sql(objs: list, using: str) -> tuple[str, list]:
     return _insert_rows_sql(model, len(objs), using), params
 
 
-@cache
+@lru_cache(maxsize=64)
 def _insert_rows_sql(model, n: int, alias: str) -> str:
     quote = connections[alias].ops.quote_name
     meta = model._meta
@@ -166,7 +166,7 @@ def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> li
                 counts.append(cursor.rowcount)
         if objs:
             type(objs[0]).objects.using(using).bulk_create(objs)
-        return counts
+        return _updated(updates, counts)
     clauses, counted, params = [], [], []
     for i, update in enumerate(updates):
         clauses.append(f"u{i} AS ({update.sql} RETURNING 1)")
@@ -185,7 +185,15 @@ def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> li
         obj.pk = row[0]
         obj._state.adding = False
         obj._state.db = using
-    return [int(n) for n in rows[0][1:]]
+    return _updated(updates, [int(n) for n in rows[0][1:]])
+
+
+def _updated(updates: list[Statement], counts: list[int]) -> list[int]:
+    """Each update's ``then`` with the rows it changed; the counts."""
+    for update, count in zip(updates, counts, strict=True):
+        if update.then is not None:
+            update.then(count)
+    return counts
 
 
 def _checked_update(queryset, values: dict, using: str) -> Statement:

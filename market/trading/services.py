@@ -719,34 +719,33 @@ def _steps_rows(sale: Sale, steps, *, actor, acting_org: int, ip, known=None) ->
 
 def _after_bid_notices(sale: Sale, outcome: engine.Outcome, *, bidder_org: int) -> list[Statement]:
     """The notices of a bid, compiled (``notify_users_statement``): outbid, and a proxy used."""
-    url = _lot_url(sale.lot_id)
-    title = sale.lot.title
+    told = {"title": sale.lot.title, "price": _yuan(outcome.state.price)}
     notices = []
-    if outcome.outbid is not None:
+
+    def tell(organisation_id: int, title: str, kind: str, email: bool = True) -> None:
         notices.append(
             notify_users_statement(
-                trading_members_sql(outcome.outbid),
-                title=_("您在“%(title)s”的出价已被超过，当前价 ¥%(price)s。")
-                % {"title": title, "price": _yuan(outcome.state.price)},
-                url=url,
-                kind="outbid",
+                trading_members_sql(organisation_id),
+                title=title % told,
+                url=_lot_url(sale.lot_id),
+                kind=kind,
+                email=email,
             )
         )
+
+    if outcome.outbid is not None:
+        tell(outcome.outbid, _("您在“%(title)s”的出价已被超过，当前价 ¥%(price)s。"), "outbid")
     leader = outcome.state.leader
     if (
         leader is not None
         and leader.bidder != bidder_org
         and any(s.kind == engine.PROXY for s in outcome.steps)
     ):
-        notices.append(
-            notify_users_statement(
-                trading_members_sql(leader.bidder),
-                title=_("您在“%(title)s”的代理出价已自动加价至 ¥%(price)s，仍然领先。")
-                % {"title": title, "price": _yuan(outcome.state.price)},
-                url=url,
-                kind="proxy_used",
-                email=False,
-            )
+        tell(
+            leader.bidder,
+            _("您在“%(title)s”的代理出价已自动加价至 ¥%(price)s，仍然领先。"),
+            "proxy_used",
+            email=False,
         )
     return [n for n in notices if n is not None]
 
