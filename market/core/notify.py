@@ -20,6 +20,7 @@ from django.db import connections, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from market.core.commit import execute_many
 from market.core.fanout import fanout_publish
 from market.core.models import Notification
 from market.core.realtime import user_group
@@ -37,9 +38,7 @@ def notify_users(
     if isinstance(user_ids, QuerySet):
         statement = notify_users_statement(user_ids, title=title, body=body, url=url, email=email, kind=kind)
         if statement is not None:
-            with connections[user_ids.db].cursor() as cursor:
-                cursor.execute(statement.sql, statement.params)
-                statement.then(cursor.fetchall())
+            execute_many([statement], using=user_ids.db)
         return
     title, body, url = _texts(title, body, url)
     ids = sorted({int(i) for i in user_ids})
