@@ -11,8 +11,8 @@ admin.site.site_header = gettext_lazy("再生资源交易市场 · 运营后台"
 admin.site.site_title = gettext_lazy("运营后台")
 
 urlpatterns = [
+    path("api/v1/", include("market.api_urls")),  # first: the busiest routes
     path("admin/", admin.site.urls),
-    path("api/v1/", include("market.api_urls")),
     path("payments/stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up code as a script file: no inline script (CSP).
