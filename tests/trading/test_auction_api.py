@@ -481,6 +481,9 @@ def test_an_accepted_bid_writes_its_rows_under_the_sales_lock_in_one_statement(f
     assert r.status_code == 201 and r.json()["current_price"] == "2020.00" and r.json()["you"]["leading"]
     statements = [q["sql"] for q in ctx.captured_queries]
     locked = next(i for i, sql in enumerate(statements) if "FOR UPDATE" in sql)
+    # Before the lock the known bidder's row came with the sale's snapshot, in one query.
+    before = [sql for sql in statements[:locked] if "trading_sale" in sql or "trading_bidder" in sql]
+    assert len(before) == 1 and 'LEFT OUTER JOIN "trading_bidder"' in before[0], before
     under_lock = [sql for sql in statements[locked + 1 :] if not sql.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(under_lock) == 2, under_lock  # the bid's rows, then the idempotency key's
     bid_rows, key = under_lock
