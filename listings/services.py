@@ -36,12 +36,11 @@ from listings.specs import specs_validate
 from market.accounts.models import Organisation
 from market.accounts.services import member_require
 from market.core.audit import audit_record
-from market.core.commit import execute_many
 from market.core.models import Region
 from market.core.notify import notify_users
 from market.core.regions import region_county_require
 from market.core.state import transition
-from market.core.statements import Statement, row_update_statement
+from market.core.statements import Statement, execute_many, row_update_statement
 from market.core.uploads import upload_check
 
 LOT_TRANSITIONS = {

@@ -1,22 +1,12 @@
 """Transactions whose commit need not wait for the disk, sent in one round trip."""
 
-import logging
-
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from psycopg import ClientCursor
 
-from market.core.statements import Statement
-
-logger = logging.getLogger(__name__)
+from market.core.statements import Statement, execute_many, statement_results
 
 _ASYNC = "SET LOCAL synchronous_commit TO OFF"
-
-
-def execute_async(sql: str, params, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
-    """Run one statement that returns rows, and return them (``execute_many_async`` of one)."""
-    (rows,) = execute_many_async([Statement(sql, params)], using=using)
-    return rows
 
 
 def execute_many_async(statements: list[Statement], using: str = DEFAULT_DB_ALIAS) -> list[list[tuple] | int]:
@@ -55,28 +45,4 @@ def execute_many_async(statements: list[Statement], using: str = DEFAULT_DB_ALIA
             results.append(cursor.fetchall() if cursor.description is not None else cursor.rowcount)
         if cursor.cursor.nextset():
             raise DatabaseError("more results than statements: a Statement held several")
-    return _then(statements, results)
-
-
-def execute_many(statements: list[Statement], using: str = DEFAULT_DB_ALIAS) -> list[list[tuple] | int]:
-    """Run ``statements`` one after the other where the connection stands (in its transaction, if
-    any), each one's ``then`` called with its result; returns the results."""
-    results = []
-    # As the ORM's writes: a failure marks the caller's transaction for rollback (PostgreSQL aborts it).
-    with transaction.mark_for_rollback_on_error(using), connections[using].cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement.sql, statement.params)
-            results.append(cursor.fetchall() if cursor.description is not None else cursor.rowcount)
-    return _then(statements, results)
-
-
-def _then(statements: list[Statement], results: list) -> list:
-    """Each statement's ``then``, with its result. The writes are done (committed, in autocommit):
-    a ``then`` that fails is logged, and the others still run."""
-    for statement, result in zip(statements, results, strict=True):
-        if statement.then is not None:
-            try:
-                statement.then(result)
-            except Exception:
-                logger.exception("after a statement: %s", statement.sql[:200])
-    return results
+    return statement_results(statements, results)

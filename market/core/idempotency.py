@@ -30,10 +30,11 @@ from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.response import Response
 
-from market.core.commit import execute_async
+from market.core.commit import execute_many_async
 from market.core.drf import DomainError, exception_handler
 from market.core.models import IdempotencyKey
 from market.core.prepared import Prepared
+from market.core.statements import Statement, execute_many
 
 _KEY = Prepared(
     lambda user, key: IdempotencyKey.objects.filter(user_id=user, key=key).order_by("pk")[:1],
@@ -159,8 +160,7 @@ def _remember(request, key: str, request_hash: str, response: Response) -> None:
     (``IntegrityError``), which rolls the work back with it. One INSERT written once (PostgreSQL;
     compiling the model's insert cost more than running it), the model's own elsewhere."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(), _row(request, key, request_hash, response))
+        execute_many([Statement(_insert_sql(), _row(request, key, request_hash, response))])
         return
     IdempotencyKey.objects.create(
         user=request.user, key=key, scope=_scope(request), request_hash=request_hash,
@@ -205,14 +205,11 @@ def _remember_refusal(
     """Keep a refusal decided outside the work's transaction (PostgreSQL), by one ``INSERT`` that
     changes nothing when a request with the same key was kept first (then False: nothing written,
     nothing raised, no savepoint to roll back). ``asynchronous``: committed without waiting for the
-    disk when it is a transaction of its own (``commit.execute_async``); in a caller's transaction
+    disk when it is a transaction of its own (``commit.execute_many_async``); in a caller's transaction
     the row is part of it, whose commit stays as durable as it was."""
-    params = _row(request, key, request_hash, response)
-    if asynchronous:
-        return bool(execute_async(_refusal_sql(), params))
-    with connection.cursor() as cursor:
-        cursor.execute(_refusal_sql(), params)
-        return cursor.fetchone() is not None
+    run = execute_many_async if asynchronous else execute_many
+    (kept,) = run([Statement(_refusal_sql(), _row(request, key, request_hash, response))])
+    return bool(kept)
 
 
 def _replay_committed(request, key: str, request_hash: str, error: IntegrityError | None) -> Response:

@@ -20,11 +20,10 @@ from django.db import connections, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from market.core.commit import execute_many
 from market.core.fanout import fanout_publish
 from market.core.models import Notification
 from market.core.realtime import user_group
-from market.core.statements import Statement
+from market.core.statements import Statement, execute_many
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from market.accounts.models import Organisation
 from market.accounts.selectors import licence_valid_for, trading_members, trading_members_sql
 from market.accounts.services import member_require
 from market.core.audit import audit_record
-from market.core.commit import execute_many, execute_many_async
+from market.core.commit import execute_many_async
 from market.core.drf import Refusal
 from market.core.fanout import fanout_publish_on_commit
 from market.core.models import Region, RegionLevel
@@ -43,7 +43,7 @@ from market.core.money import yuan_text as _yuan
 from market.core.notify import notify_users, notify_users_statement
 from market.core.prepared import Prepared
 from market.core.state import transition
-from market.core.statements import Statement, insert_with_updates, row_update_statement
+from market.core.statements import Statement, execute_many, insert_with_updates, row_update_statement
 from market.trading import engine
 from market.trading.models import (
     DEPOSIT_TRANSITIONS,

@@ -107,8 +107,7 @@ def test_a_row_update_written_once_sets_values_raises_to_at_least_and_keeps_a_ne
     too, never lowered), and a guard on another field, as the ORM's update of the same would do."""
     from decimal import Decimal
 
-    from market.core.commit import execute_many
-    from market.core.statements import row_update_statement
+    from market.core.statements import execute_many, row_update_statement
     from market.trading.models import Bidder
     from tests.trading.conftest import Floor, make_party, published_lot
 
@@ -154,8 +153,7 @@ def test_a_failing_statement_marks_the_callers_transaction_and_a_failing_then_st
     others still run."""
     from django.db import DatabaseError, transaction
 
-    from market.core.commit import execute_many
-    from market.core.statements import Statement
+    from market.core.statements import Statement, execute_many
 
     with transaction.atomic():
         with pytest.raises(DatabaseError):
