@@ -97,7 +97,7 @@ bench: install
 	  MARKET_BENCH=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/bench -p no:cacheprovider -s --timeout=3600; \
 	else echo "no benchmarks under tests/bench/"; fi
 
-## make load: only the load test (tests/bench/test_load_mix.py): the realistic mix in locust on gunicorn,
+## make load: only the load test (tests/bench/test_load_mix.py): the realistic mix in locust on granian,
 ## daphne, Celery and beat, beside pgbench; LOAD_SECONDS (60), LOAD_USERS (50), LOAD_WORKERS (4).
 load: install
 	MARKET_BENCH=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/bench/test_load_mix.py -p no:cacheprovider -s --timeout=3600

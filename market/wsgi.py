@@ -1,5 +1,5 @@
-"""WSGI entry point for serving pages and the API with gunicorn's sync workers in production
-(websockets go to the ASGI servers; see README "Scaling out")."""
+"""WSGI entry point for serving pages and the API with granian's WSGI workers in production
+(``Procfile``; websockets go to the ASGI servers; see README "Scaling out")."""
 
 import os
 

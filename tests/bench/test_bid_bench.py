@@ -7,8 +7,10 @@ Run with ``make bench`` (never in ``make test``). What it does:
    rows, so the test database's per-test transaction cannot be used), migrates it, and builds a
    floor in a subprocess (``bidbench_floor.py``): a seller, 32 verified recyclers with API tokens,
    one hot lot and 32 other lots on auction, and the baseline tables;
-2. starts gunicorn with sync workers (``BENCH_WORKERS``, 8 by default) on
-   ``tests.bench.settings_bidbench``, persistent connections (``DB_CONN_MAX_AGE``);
+2. starts granian, the production WSGI server, with ``BENCH_WORKERS`` worker processes (4 by
+   default) of ``BENCH_THREADS`` threads each (2 by default) on ``tests.bench.settings_bidbench``,
+   persistent connections (``DB_CONN_MAX_AGE``); the clients keep their connections alive, as nginx
+   does to its upstream (``deploy/nginx/market.conf``);
 3. measures, ``BENCH_SECONDS`` each (12 by default), with 32 concurrent clients:
 
    - pgbench, lock one row / update it / insert one row: on one hot row, and on 32 rows;
@@ -54,7 +56,8 @@ from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
 SECONDS = float(os.environ.get("BENCH_SECONDS", "12"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "8"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 CLIENTS = 32
 WARMUP_S = 2.0
 MINIMUM_IN_MESSAGE = re.compile(r"¥\s*([\d,]+\.\d{2})")
@@ -155,12 +158,12 @@ def server(live_db):
     db, floor = live_db
     port = _free_port()
     (BASE_DIR / "test-results").mkdir(exist_ok=True)
-    log = open(BASE_DIR / "test-results" / "bench-bids-gunicorn.log", "w")  # noqa: SIM115
+    log = open(BASE_DIR / "test-results" / "bench-bids-granian.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "gunicorn", "market.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(WORKERS), "--worker-class", "sync", "--backlog", "2048",
-            "--worker-tmp-dir", "/dev/shm", "--timeout", "120", "--log-level", "warning",
+            sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(WORKERS), "--blocking-threads", str(THREADS), "--runtime-threads", "1",
+            "--backlog", "2048", "--log-level", "warning", "market.wsgi:application",
         ],
         cwd=BASE_DIR, env=_env(db), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -175,7 +178,7 @@ def server(live_db):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("gunicorn did not start: see test-results/bench-bids-gunicorn.log")
+                pytest.fail("granian did not start: see test-results/bench-bids-granian.log")
             time.sleep(0.3)
         yield port
     finally:
@@ -454,7 +457,8 @@ def test_bids_per_second_against_baselines(live_db, server, tmp_path):
     report = {
         "clients": CLIENTS,
         "seconds": SECONDS,
-        "gunicorn_sync_workers": WORKERS,
+        "granian_workers": WORKERS,
+        "granian_threads_per_worker": THREADS,
         "cpus": os.cpu_count(),
         "load_average_after": os.getloadavg(),
         "queries_per_bid": floor["queries"],
@@ -470,7 +474,7 @@ def test_bids_per_second_against_baselines(live_db, server, tmp_path):
     def ms(value):
         return f"{value:8.1f}" if value is not None else "       -"
 
-    print(f"\nbid benchmark: {CLIENTS} clients, {SECONDS:.0f} s each, gunicorn {WORKERS} sync workers, "
+    print(f"\nbid benchmark: {CLIENTS} clients, {SECONDS:.0f} s each, granian {WORKERS} workers × {THREADS} threads, "
           f"{os.cpu_count()} cores (load after: {os.getloadavg()[0]:.1f})")  # fmt: skip
     print(f"  {'':<44} {'ok/s':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, row in rows.items():

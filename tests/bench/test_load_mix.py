@@ -8,11 +8,11 @@ never in ``make test``.
    beside it, then ``load/floor.py``: API tokens for the recyclers, sessions for the government
    officers, the auctions to bid on, and the bid benchmark's baseline tables.
 2. The production topology (``Procfile``) on one machine, with ``market.settings`` and ``DEBUG`` off:
-   gunicorn with ``LOAD_WORKERS`` sync workers (4, as ``WEB_CONCURRENCY``) for pages and the API,
+   granian with ``LOAD_WORKERS`` WSGI workers (4, as ``WEB_CONCURRENCY``) of two threads for pages and the API,
    one daphne process for ``/ws/``, one Celery worker (solo pool, as the tests start it) consuming every
    queue and a separate Celery beat,
    all on PostgreSQL (persistent connections) and Redis under a prefix of their own. No proxy: the
-   load generator talks to gunicorn and daphne directly, as nginx would split them.
+   load generator talks to granian and daphne directly, as nginx would split them.
 3. pgbench, the bid benchmark's transaction (lock one row, update it, insert one row; 32 clients,
    ``BENCH_SECONDS``), on one hot row and on 32 rows: the database's ceiling on this machine.
 4. locust, headless (``load/locustfile.py``), ``LOAD_USERS`` users (50) for ``LOAD_SECONDS`` (60)
@@ -144,15 +144,15 @@ def _up(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture(scope="module")
 def servers(market):
-    """gunicorn, daphne, a Celery worker and Celery beat, as the Procfile runs them."""
+    """granian, daphne, a Celery worker and Celery beat, as the Procfile runs them."""
     env, var = market["env"], market["var"]
     RESULTS.mkdir(exist_ok=True)
     http, ws = free_port(), free_port()
     commands = {
-        "gunicorn": [
-            "-m", "gunicorn", "market.wsgi:application", "--bind", f"127.0.0.1:{http}", "--workers", str(WORKERS),
-            "--worker-class", "sync", "--max-requests", "5000", "--max-requests-jitter", "500",
-            "--worker-tmp-dir", "/dev/shm", "--backlog", "2048", "--timeout", "120", "--log-level", "warning",
+        "granian": [
+            "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(http),
+            "--workers", str(WORKERS), "--blocking-threads", "2", "--respawn-failed-workers",
+            "--workers-max-rss", "512", "--backlog", "2048", "--log-level", "warning", "market.wsgi:application",
         ],
         "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", str(ws), "market.asgi:application"],
         "beat": ["-m", "celery", "-A", "market", "beat", "-l", "WARNING", "-s", str(var / "celerybeat-schedule")],
@@ -165,7 +165,7 @@ def servers(market):
                 [sys.executable, *args], cwd=ROOT, env=env, stdout=logs[name], stderr=subprocess.STDOUT
             )
         procs["worker"] = worker_start("load", env=env, log=logs["worker"])
-        _up(f"http://127.0.0.1:{http}/", procs["gunicorn"], RESULTS / "bench-load-gunicorn.log")
+        _up(f"http://127.0.0.1:{http}/", procs["granian"], RESULTS / "bench-load-granian.log")
         _up(f"http://127.0.0.1:{ws}/", procs["daphne"], RESULTS / "bench-load-daphne.log")
         yield {"http": http, "ws": ws, "procs": procs}
     finally:
@@ -264,7 +264,7 @@ def _markdown(report: dict) -> str:
 
     lines = [
         f"Load test {report['date']}: {report['users']} users for {report['seconds']:.0f} s ({report['window_s']:.0f} s "
-        f"measured), gunicorn {report['gunicorn_workers']} sync workers + 1 daphne + 1 Celery worker + beat, "
+        f"measured), granian {report['granian_workers']} WSGI workers + 1 daphne + 1 Celery worker + beat, "
         f"{report['cpus']} cores; load average before {report['load_before']:.2f}, during "
         f"{report['load_during_mean']:.2f} mean / {report['load_during_max']:.2f} max.",
         "",
@@ -340,7 +340,7 @@ def test_load_mix(market, servers, tmp_path):
         "seconds": SECONDS,
         "window_s": window,
         "spawn_rate": SPAWN_RATE,
-        "gunicorn_workers": WORKERS,
+        "granian_workers": WORKERS,
         "cpus": os.cpu_count(),
         "prepared_s": market["prepared_s"],
         "load_before": load_before,

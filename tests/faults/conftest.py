@@ -3,8 +3,8 @@
 Every test here is marked ``faults`` (``make test-faults`` runs them alone; ``make test`` runs them
 with the rest). The services a test breaks are its own: a PostgreSQL cluster made with ``initdb`` in
 a temporary folder and a ``redis-server`` on a free port, so stopping them never disturbs the
-machine's PostgreSQL and Redis (nor anything else running against them). Web servers are gunicorn
-processes (several workers, killed with SIGKILL and respawned by their master) or ``manage.py
+machine's PostgreSQL and Redis (nor anything else running against them). Web servers are granian
+processes, as in production (several workers, killed with SIGKILL and respawned by their master) or ``manage.py
 serve`` (daphne, for websockets); the client in the test logs every answer it was given and the
 test compares that log with the database afterwards.
 """
@@ -118,6 +118,9 @@ class PrivateRedis:
         wait_for(lambda: _pings(client), f"redis-server on {self.port} did not start", timeout=20, every=0.1)
 
     def stop(self) -> None:
+        self.stopping.set()
+        if self.supervisor is not None:
+            self.supervisor.join(timeout=5)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=20)
@@ -171,8 +174,11 @@ def market_env(
 
 
 @dataclass
-class Gunicorn:
-    """``gunicorn market.wsgi`` with several worker processes; the master respawns a killed one."""
+class Granian:
+    """``granian market.wsgi`` as the Procfile and systemd run it, with several worker processes. Its
+    master respawns a killed worker; a worker killed again within 5.5 s of its respawn is taken for a
+    crash loop, and granian exits: systemd (``Restart=always``) starts it again, as the supervisor
+    thread here does (``restarts`` counts them)."""
 
     env: dict
     folder: Path
@@ -180,6 +186,9 @@ class Gunicorn:
     threads: int = 4
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    restarts: int = 0
+    stopping: threading.Event = field(default_factory=threading.Event)
+    supervisor: threading.Thread | None = None
 
     @property
     def base(self) -> str:
@@ -187,23 +196,36 @@ class Gunicorn:
 
     @property
     def log(self) -> Path:
-        return self.folder / f"gunicorn-{self.port}.log"
+        return self.folder / f"granian-{self.port}.log"
 
-    def start(self) -> None:
-        with open(self.log, "w") as out:
+    def _spawn(self) -> None:
+        with open(self.log, "a") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "market.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-                 "--workers", str(self.workers), "--threads", str(self.threads), "--worker-class", "gthread",
-                 "--timeout", "60", "--graceful-timeout", "5", "--backlog", "512"],
+                [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--workers", str(self.workers), "--blocking-threads", str(self.threads),
+                 "--respawn-failed-workers", "--respawn-interval", "1", "--workers-kill-timeout", "5",
+                 "--backlog", "512", "market.wsgi:application"],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
+
+    def start(self) -> None:
+        self.log.write_text("")
+        self._spawn()
         wait_for(
-            lambda: self._up(), f"gunicorn did not start:\n{tail(self.log)}", timeout=90, every=0.3
+            lambda: self._up(), f"granian did not start:\n{tail(self.log)}", timeout=90, every=0.3
         )  # fmt: skip
+        self.supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self.supervisor.start()
+
+    def _supervise(self) -> None:
+        while not self.stopping.wait(0.2):
+            if self.proc.poll() is not None:
+                self.restarts += 1
+                self._spawn()
 
     def _up(self) -> bool:
         if self.proc.poll() is not None:
-            pytest.fail(f"gunicorn exited ({self.proc.returncode}):\n{tail(self.log)}", pytrace=False)
+            pytest.fail(f"granian exited ({self.proc.returncode}):\n{tail(self.log)}", pytrace=False)
         try:
             urllib.request.urlopen(self.base + "/api/v1/open/indices/", timeout=5)
             return len(self.worker_pids()) == self.workers
@@ -228,6 +250,9 @@ class Gunicorn:
         return pid
 
     def stop(self) -> None:
+        self.stopping.set()
+        if self.supervisor is not None:
+            self.supervisor.join(timeout=5)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -238,11 +263,11 @@ class Gunicorn:
 
 
 @pytest.fixture
-def gunicorn_factory(scratch):
-    started: list[Gunicorn] = []
+def web_server_factory(scratch):
+    started: list[Granian] = []
 
-    def make(env: dict, **options) -> Gunicorn:
-        server = Gunicorn(env=env, folder=scratch, **options)
+    def make(env: dict, **options) -> Granian:
+        server = Granian(env=env, folder=scratch, **options)
         server.start()
         started.append(server)
         return server

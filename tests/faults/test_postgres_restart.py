@@ -44,13 +44,13 @@ def private_postgres(scratch):
 
 
 def test_postgres_stopped_and_started_loses_nothing_acknowledged_and_answers_503_meanwhile(
-    private_postgres, gunicorn_factory
+    private_postgres, web_server_factory
 ):
     private_postgres.create_database(DB)
     env = market_env(database_url=private_postgres.url(DB), DB_CONN_MAX_AGE="600")
     run_python(env, "manage.py", "migrate", "--noinput", "-v", "0")
     seeded = run_module(env, "tests.faults.seed", "24", "4")
-    server = gunicorn_factory(env, workers=2, threads=4)
+    server = web_server_factory(env, workers=2, threads=4)
 
     log = ClientLog()
     intents: dict[str, tuple] = {}

@@ -1,6 +1,6 @@
 """The realistic mix of the load test (issue 8, item 5), run headless by ``test_load_mix.py``:
 
-    locust -f tests/bench/load/locustfile.py --headless --host http://127.0.0.1:<gunicorn> ...
+    locust -f tests/bench/load/locustfile.py --headless --host http://127.0.0.1:<granian> ...
 
 with ``LOAD_FLOOR`` (the JSON printed by ``floor.py``), ``LOAD_WS`` (the daphne server's
 ``ws://host:port``) and ``LOAD_EXTRA_OUT`` (where the counts locust's table has no column for are

@@ -6,7 +6,7 @@ SQLAlchemy transport) and live messages are handed by background jobs to daphne'
 the sockets joined their groups (``market.core.fanout``).
 
 In production run the pieces as separate processes instead (see README): daphne or uvicorn for
-websockets, gunicorn for pages and the API, ``celery -A market worker`` and ``celery -A market beat``.
+websockets, granian (WSGI) for pages and the API, ``celery -A market worker`` and ``celery -A market beat``.
 """
 
 import logging
