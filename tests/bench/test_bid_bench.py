@@ -163,6 +163,7 @@ def server(live_db):
         [
             sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(WORKERS), "--blocking-threads", str(THREADS), "--runtime-threads", "1",
+            "--blocking-threads-idle-timeout", "600",
             "--backlog", "2048", "--log-level", "warning", "market.wsgi:application",
         ],
         cwd=BASE_DIR, env=_env(db), stdout=log, stderr=subprocess.STDOUT,

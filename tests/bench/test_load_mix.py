@@ -151,7 +151,8 @@ def servers(market):
     commands = {
         "granian": [
             "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(http),
-            "--workers", str(WORKERS), "--blocking-threads", "2", "--respawn-failed-workers",
+            "--workers", str(WORKERS), "--blocking-threads", "2", "--blocking-threads-idle-timeout", "600",
+            "--respawn-failed-workers",
             "--workers-max-rss", "512", "--backlog", "2048", "--log-level", "warning", "market.wsgi:application",
         ],
         "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", str(ws), "market.asgi:application"],

@@ -118,9 +118,6 @@ class PrivateRedis:
         wait_for(lambda: _pings(client), f"redis-server on {self.port} did not start", timeout=20, every=0.1)
 
     def stop(self) -> None:
-        self.stopping.set()
-        if self.supervisor is not None:
-            self.supervisor.join(timeout=5)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=20)
@@ -203,6 +200,7 @@ class Granian:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
                  "--port", str(self.port), "--workers", str(self.workers), "--blocking-threads", str(self.threads),
+                 "--blocking-threads-idle-timeout", "600",
                  "--respawn-failed-workers", "--respawn-interval", "1", "--workers-kill-timeout", "5",
                  "--backlog", "512", "market.wsgi:application"],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
