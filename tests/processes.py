@@ -3,8 +3,11 @@ ports, log tails, stopping, waiting, the test database's URL and a Redis prefix'
 
 import http.client
 import json
+import re
+import shlex
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +22,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pages_server_args(port: int, *, workers: int, threads: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """The ``Procfile``'s ``pages`` command (granian, production's flags) on ``port`` with ``workers``
+    processes of ``threads`` threads, run by this interpreter; ``extra`` flags go before the app."""
+    (line,) = re.findall(r"^pages:\s*(.+)$", (ROOT / "Procfile").read_text(), re.M)
+    args = shlex.split(line)
+    values = {"--port": port, "--workers": workers, "--blocking-threads": threads}
+    for flag, value in values.items():
+        args[args.index(flag) + 1] = str(value)
+    return [sys.executable, "-m", "granian", *args[1:-1], *extra, args[-1]]
 
 
 def tail(path: Path, lines: int = 60) -> str:

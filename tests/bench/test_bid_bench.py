@@ -54,6 +54,8 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from tests.processes import pages_server_args
+
 BASE_DIR = Path(settings.BASE_DIR)
 SECONDS = float(os.environ.get("BENCH_SECONDS", "12"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
@@ -160,12 +162,10 @@ def server(live_db):
     (BASE_DIR / "test-results").mkdir(exist_ok=True)
     log = open(BASE_DIR / "test-results" / "bench-bids-granian.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(WORKERS), "--blocking-threads", str(THREADS), "--runtime-threads", "1",
-            "--blocking-threads-idle-timeout", "600",
-            "--backlog", "2048", "--log-level", "warning", "market.wsgi:application",
-        ],
+        pages_server_args(
+            port, workers=WORKERS, threads=THREADS,
+            extra=("--runtime-threads", "1", "--backlog", "2048", "--log-level", "warning"),
+        ),
         cwd=BASE_DIR, env=_env(db), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -48,7 +48,7 @@ from django.conf import settings
 
 from tests.bench import test_bid_bench as bids
 from tests.conftest import worker_start
-from tests.processes import free_port, redis_forget, stop, wait_for
+from tests.processes import free_port, pages_server_args, redis_forget, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "test-results"
@@ -149,12 +149,9 @@ def servers(market):
     RESULTS.mkdir(exist_ok=True)
     http, ws = free_port(), free_port()
     commands = {
-        "granian": [
-            "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(http),
-            "--workers", str(WORKERS), "--blocking-threads", "2", "--blocking-threads-idle-timeout", "600",
-            "--respawn-failed-workers",
-            "--workers-max-rss", "512", "--backlog", "2048", "--log-level", "warning", "market.wsgi:application",
-        ],
+        "granian": pages_server_args(
+            http, workers=WORKERS, threads=2, extra=("--backlog", "2048", "--log-level", "warning")
+        )[1:],
         "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", str(ws), "market.asgi:application"],
         "beat": ["-m", "celery", "-A", "market", "beat", "-l", "WARNING", "-s", str(var / "celerybeat-schedule")],
     }  # fmt: skip

@@ -29,7 +29,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.processes import Answer, call, free_port, tail, wait_for
+from tests.processes import Answer, call, free_port, pages_server_args, tail, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,7 +172,7 @@ def market_env(
 
 @dataclass
 class Granian:
-    """``granian market.wsgi`` as the Procfile and systemd run it, with several worker processes. Its
+    """The Procfile's ``pages`` server (granian, ``pages_server_args``) with several worker processes. Its
     master respawns a killed worker; a worker killed again within 5.5 s of its respawn is taken for a
     crash loop, and granian exits: systemd (``Restart=always``) starts it again, as the supervisor
     thread here does (``restarts`` counts them)."""
@@ -197,14 +197,11 @@ class Granian:
 
     def _spawn(self) -> None:
         with open(self.log, "a") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", str(self.workers), "--blocking-threads", str(self.threads),
-                 "--blocking-threads-idle-timeout", "600",
-                 "--respawn-failed-workers", "--respawn-interval", "1", "--workers-kill-timeout", "5",
-                 "--backlog", "512", "market.wsgi:application"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            args = pages_server_args(
+                self.port, workers=self.workers, threads=self.threads,
+                extra=("--respawn-interval", "1", "--workers-kill-timeout", "5", "--backlog", "512"),
             )  # fmt: skip
+            self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
 
     def start(self) -> None:
         self.log.write_text("")

@@ -8,6 +8,8 @@ import re
 import shlex
 from pathlib import Path
 
+from tests.processes import pages_server_args
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -44,3 +46,16 @@ def test_nginx_keeps_its_connections_to_the_pages_server_alive():
     assert int(re.search(r"^\s*keepalive_timeout (\d+)s;", upstream, re.M).group(1)) < 30
     location = re.search(r"location / \{(.*?)\}", conf, re.S).group(1)
     assert "proxy_http_version 1.1;" in location and 'proxy_set_header Connection "";' in location
+
+
+def test_the_servers_the_tests_start_are_the_procfiles_with_their_port_and_sizes():
+    args = pages_server_args(4321, workers=3, threads=5, extra=("--backlog", "512"))
+    procfile = _commands()["Procfile"]
+    assert args[1:3] == ["-m", "granian"] and args[-1] == procfile[-1]
+    assert [args[args.index(f) + 1] for f in ("--port", "--workers", "--blocking-threads")] == [
+        "4321",
+        "3",
+        "5",
+    ]
+    assert set(procfile[1:-1]) - {"${PAGES_PORT:-8001}", "${WEB_CONCURRENCY:-4}", "2"} <= set(args)
+    assert args[-3:-1] == ["--backlog", "512"]
