@@ -27,11 +27,16 @@ def free_port() -> int:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def procfile_command(process: str) -> list[str]:
+    """The command the ``Procfile`` gives ``process``, split as a shell would."""
+    (line,) = re.findall(rf"^{re.escape(process)}:\s*(.+)$", (ROOT / "Procfile").read_text(), re.M)
+    return shlex.split(line)
+
+
 def pages_server_args(port: int, *, workers: int, threads: int, extra: tuple[str, ...] = ()) -> list[str]:
     """The ``Procfile``'s ``pages`` command (granian, production's flags) on ``port`` with ``workers``
     processes of ``threads`` threads, run by this interpreter; ``extra`` flags go before the app."""
-    (line,) = re.findall(r"^pages:\s*(.+)$", (ROOT / "Procfile").read_text(), re.M)
-    args = shlex.split(line)
+    args = procfile_command("pages")
     values = {"--port": port, "--workers": workers, "--blocking-threads": threads}
     for flag, value in values.items():
         args[args.index(flag) + 1] = str(value)

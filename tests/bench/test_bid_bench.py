@@ -40,7 +40,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -54,7 +53,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.processes import pages_server_args
+from tests.processes import free_port, pages_server_args
 
 BASE_DIR = Path(settings.BASE_DIR)
 SECONDS = float(os.environ.get("BENCH_SECONDS", "12"))
@@ -115,12 +114,6 @@ def _env(db, **extra) -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pgbench() -> str:
     found = shutil.which("pgbench") or next(
         iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))), None
@@ -158,7 +151,7 @@ def live_db():
 @pytest.fixture(scope="module")
 def server(live_db):
     db, floor = live_db
-    port = _free_port()
+    port = free_port()
     (BASE_DIR / "test-results").mkdir(exist_ok=True)
     log = open(BASE_DIR / "test-results" / "bench-bids-granian.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(

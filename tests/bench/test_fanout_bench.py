@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 
 from market.core.fanout import fanout_publish
+from tests.processes import free_port
 from tests.trading.conftest import Floor, make_party, published_lot
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -37,12 +38,6 @@ BURST = int(os.environ.get("BENCH_BURST", "100"))
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _raise_fd_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 16384)), hard))
@@ -51,7 +46,7 @@ def _raise_fd_limit():
 @pytest.fixture
 def server(transactional_db):
     db = connection.settings_dict
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "market.settings_test",

@@ -8,18 +8,16 @@ import re
 import shlex
 from pathlib import Path
 
-from tests.processes import pages_server_args
+from tests.processes import pages_server_args, procfile_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _commands() -> dict[str, list[str]]:
-    procfile = (ROOT / "Procfile").read_text()
-    (pages,) = re.findall(r"^pages:\s*(.+)$", procfile, re.M)
     unit = (ROOT / "deploy" / "systemd" / "market-pages.service").read_text()
     (exec_start,) = re.findall(r"^ExecStart=/bin/sh -c '(.+)'$", unit, re.M)
     return {
-        "Procfile": shlex.split(pages),
+        "Procfile": procfile_command("pages"),
         "market-pages.service": shlex.split(exec_start.removeprefix("exec ")),
     }
 
