@@ -416,9 +416,10 @@ def index_value(request, code, day):
     value.series = series
     named = bool(getattr(request.user, "is_operator", False))
     composite = series.kind == SeriesKind.COMPOSITE
-    trades = []
+    trades, review = [], []
     if not composite:
         audit = selectors.value_audit(value, named=named)
+        review = audit["review"]
         for t in audit["trades"]:
             reason, detail = (
                 _reason_text(t["reason"], t.get("reason_detail", ""), named=named)
@@ -438,7 +439,7 @@ def index_value(request, code, day):
         "named": named,
         "used": [t for t in trades if t["used"]],
         "unused": [t for t in trades if not t["used"]],
-        "review": list(value.review or []),
+        "review": review,
         "contributions": _contributions(value) if composite else [],
         "params": _params(value.params or {}, series.category_id),
         "status_label": STATUS_LABELS.get(value.status, value.status),

@@ -80,6 +80,9 @@ class IndexValue(models.Model):
     used = models.JSONField(default=list)
     unused = models.JSONField(default=dict)
     review = models.JSONField(default=list)
+    # True when the three lists above are not stored but derived when asked for, from the facts as
+    # they were at publication (``indices.value_audit_lists``): the set-wise rebuild of history.
+    audit_derived = models.BooleanField(default=False)
     contributions = models.JSONField(
         default=dict
     )  # composites: {series code: {weight, relative, contribution}}

@@ -26,15 +26,20 @@ What is stored is what the day-by-day rebuild stored before it:
 """
 
 import json
+import logging
 import time
 from collections import defaultdict
 from datetime import date, timedelta
+from decimal import Decimal
 
+import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Round
 from django.utils import timezone
 
+from pricing import index_facts
+from pricing import index_vector as iv
 from pricing import indices as ix
 from pricing import methodology as m
 from pricing.index_models import CompositeComponent, IndexCorrection, IndexSeries, IndexValue, SeriesKind
@@ -49,14 +54,19 @@ WRITE_ROWS = 20000
 HOLD_ROWS = 200000
 """Values held in memory at most while their series' base is not known (beyond it, the series
 holding most are written without a level, which is set in SQL if a base is found later)."""
+ENGINE = "vector"
+"""``"vector"``: cells computed set-wise (``pricing.index_vector``); ``"decimal"``: through
+``indices._Cells``, trade by trade (the reference the tests compare it with)."""
 COPY = True
 """Write with ``COPY`` on PostgreSQL (``executemany`` on other databases, or everywhere when False)."""
 
-_ELEMENTARY_DEFAULTS = {"contributions": {}, "corrected_at": None}
+logger = logging.getLogger(__name__)
+
+_ELEMENTARY_DEFAULTS = {"contributions": {}, "corrected_at": None, "audit_derived": False}
 # What a composite's value stores beyond ``indices._composite_fields`` (the model's defaults).
 _COMPOSITE_DEFAULTS = {
     "min_price": None, "max_price": None, "excluded": 0, "days_carried": 0, "carried_from": None,
-    "used": [], "unused": {}, "review": [], "corrected_at": None,
+    "used": [], "unused": {}, "review": [], "corrected_at": None, "audit_derived": False,
 }  # fmt: skip
 
 
@@ -315,16 +325,27 @@ def _values_delete(start: date, end: date) -> None:
         cursor.execute(f"DELETE FROM {table} WHERE day >= %s AND day <= %s", [start, end])  # noqa: S608 (model table)
 
 
-def _elementary(days: list[date], p: m.Params, writer: _Writer, progress, clock: _Clock) -> None:
+def _window_before(days: list[date], p: m.Params) -> list[date]:
+    """The business days before ``days[0]`` in its window: assessed (rules 1 and 2), not computed,
+    so the first days' windows hold their trades as the daily close's do."""
+    return m.business_window(days[0], p.window_days, p.holidays)[:-1]
+
+
+def _elementary_decimal(days: list[date], p: m.Params, writer: _Writer, progress, clock: _Clock) -> None:
+    """The cells through ``indices._Cells`` (``Decimal``, trade by trade): the reference."""
     cells = ix._Cells(p)
     cells.start(days[0])
     bases = _Bases(p, days[0], writer)
     clock.lap("prepare")
+    before = _window_before(days, p)
     pending: dict[date, list] = defaultdict(list)
     i = 0
-    for chunk, complete_before in _fact_chunks(days[0], days[-1], p, clock):
+    for chunk, complete_before in _fact_chunks((before or days)[0], days[-1], p, clock):
         for d, facts in chunk.items():
             pending[d].extend(facts)
+        while before and (complete_before is None or before[0] < complete_before):
+            d = before.pop(0)
+            cells.assess(d, pending.pop(d, ()))
         while i < len(days) and (complete_before is None or days[i] < complete_before):
             d = days[i]
             results = cells.close(d, pending.pop(d, ()))
@@ -342,6 +363,120 @@ def _elementary(days: list[date], p: m.Params, writer: _Writer, progress, clock:
                 progress(i, len(days))
     bases.finish()
     clock.lap("bases")
+
+
+def _elementary(days: list[date], p: m.Params, writer: _Writer, progress, clock: _Clock) -> None:
+    if ENGINE == "vector":
+        facts = index_facts.facts_of((_window_before(days, p) or days)[0], days[-1], p)
+        clock.lap("read")
+        if not len(facts.q) or int(facts.q.sum()) * int(facts.p.max()) < iv.SAFE:
+            _elementary_vector(days, facts, p, writer, progress, clock)
+            return
+    _elementary_decimal(days, p, writer, progress, clock)
+
+
+def _previous_stored(day: date, index_of: dict[str, int]) -> dict[int, tuple]:
+    """The stored values of the business day before ``day`` (what ``indices._Cells.start`` reads)."""
+    return {
+        index_of[code]: (status, int(price * 1_000_000), days_carried, carried_from)
+        for code, status, price, days_carried, carried_from in IndexValue.objects.filter(
+            day=day, series__kind=SeriesKind.ELEMENTARY
+        ).values_list("series__code", "status", "price", "days_carried", "carried_from")
+        if code in index_of
+    }
+
+
+def _elementary_vector(days, facts, p: m.Params, writer: _Writer, progress, clock: _Clock) -> None:
+    """The cells through ``index_vector.VectorCells`` (set-wise, every series at once)."""
+    counties = len(facts.counties)
+    pair_keys, pair_of = np.unique(
+        facts.category.astype(np.int64) * counties + facts.county, return_inverse=True
+    )
+    pairs = [(facts.categories[k // counties], facts.counties[k % counties]) for k in pair_keys.tolist()]
+    ix.series_ensure_many(pairs)
+    series = list(IndexSeries.objects.filter(kind=SeriesKind.ELEMENTARY).order_by("pk"))
+    index_of = {s.code: i for i, s in enumerate(series)}
+    engine = iv.VectorCells(
+        p, [c for c, _county in pairs], [tuple(index_of[c] for c in ix.series_of_fact(*pair)) for pair in pairs],
+        [s.category_id for s in series],
+        _previous_stored(m.previous_business_day(days[0], p.holidays), index_of),
+    )  # fmt: skip
+    bases = _Bases(p, days[0], writer)
+    params = [ix._audit_params(p, s.category_id) for s in series]
+    bounds = facts.day_bounds()
+    offset = len(facts.days) - len(days)
+    clock.lap("prepare")
+    for i, d in enumerate(facts.days):
+        lo, hi = bounds[i], bounds[i + 1]
+        day_facts = iv.DayFacts(
+            pair_of[lo:hi], facts.seller[lo:hi], facts.buyer[lo:hi], facts.q[lo:hi], facts.p[lo:hi],
+            facts.voided[lo:hi],
+        )  # fmt: skip
+        window_first = max(0, i - p.window_days + 1)
+        if i < offset:
+            engine.assess(i, day_facts, window_first)
+            continue
+        cells = engine.close(i, d, day_facts, window_first)
+        clock.lap("cells")
+        for s, row in _vector_rows(cells, d, series, params):
+            bases.add(s, row)
+        if i + 1 == len(facts.days) or facts.days[i + 1].month != d.month:
+            bases.check()
+        clock.lap("rows")
+        if progress:
+            progress(i - offset + 1, len(days))
+    logger.info("rebuild: %d series-days decided rule 2 in Decimal", engine.decimal_cells)
+    bases.finish()
+    clock.lap("bases")
+
+
+_LETTERS = {k: v.value for k, v in iv.STATUS.items()}
+
+
+def _vector_rows(cells: iv.Cells, d: date, series: list[IndexSeries], params: list[dict]):
+    """(series, the fields ``indices._value_fields`` stores) for each cell of a day; no lists of
+    trades (derived when asked for: ``audit_derived``)."""
+    price = cells.price_micro().tolist()
+    amount = iv.div_half_up(cells.amount, np.full(len(cells.amount), 1000)).tolist()
+    day_amount = iv.div_half_up(cells.day_amount, np.full(len(cells.amount), 1000)).tolist()
+    columns = zip(
+        cells.series.tolist(), cells.status.tolist(), price, cells.num.tolist(), cells.den.tolist(), cells.n.tolist(),
+        cells.tonnes.tolist(), amount, day_amount, cells.min_price.tolist(), cells.max_price.tolist(),
+        cells.excluded.tolist(), cells.days_carried.tolist(), cells.carried_from.tolist(), strict=True,
+    )  # fmt: skip
+    for (
+        s,
+        status,
+        price_micro,
+        num,
+        den,
+        n,
+        tonnes,
+        cents,
+        day_cents,
+        low,
+        high,
+        excluded,
+        carried,
+        since,
+    ) in columns:
+        one = series[s]
+        level = None
+        if one.base_price is not None:
+            with m._ctx():
+                level = ix._level((Decimal(num) / Decimal(den)).scaleb(-2), one.base_price)
+        yield one, {
+            "status": _LETTERS[status], "price": Decimal(price_micro).scaleb(-6), "level": level, "n": n,
+            "tonnes": Decimal(tonnes).scaleb(-3), "amount": Decimal(cents).scaleb(-2),
+            "day_amount": Decimal(day_cents).scaleb(-2),
+            "min_price": Decimal(low).scaleb(-2) if low >= 0 else None,
+            "max_price": Decimal(high).scaleb(-2) if high >= 0 else None,
+            "excluded": excluded, "days_carried": carried,
+            "carried_from": date.fromordinal(since) if since else None,
+            "used": [], "unused": {}, "review": [], "audit_derived": True, "params": params[s],
+            "methodology_version": m.METHODOLOGY_VERSION, "contributions": {}, "corrected_at": None,
+            "series_id": one.pk, "day": d,
+        }  # fmt: skip
 
 
 class _Stored:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from market.accounts.models import Organisation
 from pricing.index_models import IndexCorrection, IndexSeries, IndexValue, SeriesKind
+from pricing.indices import value_audit_lists
 from pricing.models import TradeFact
 
 STATUS_LABELS = {
@@ -100,7 +101,8 @@ def corrections_recent(limit: int = 20) -> QuerySet[IndexCorrection]:
 def value_audit(value: IndexValue, *, named: bool) -> dict:
     """The trades a value was computed from and those examined and left out, with why. The public
     sees anonymised parties (卖方 A, 买方 B) and no trade ids; operators see names and ids."""
-    ids = list(value.used) + list(value.unused)
+    used, unused, review = value_audit_lists(value)
+    ids = used + list(unused)
     facts = {
         f.trade_id: f for f in TradeFact.objects.filter(trade_id__in=ids).select_related("category", "region")
     }
@@ -142,7 +144,7 @@ def value_audit(value: IndexValue, *, named: bool) -> dict:
             data["trade_id"] = f.trade_id
         return data
 
-    rows = [row(t, True) for t in value.used] + [row(t, False, r) for t, r in value.unused.items()]
+    rows = [row(t, True) for t in used] + [row(t, False, r) for t, r in unused.items()]
     return {
         "series": value.series.code,
         "day": value.day,
@@ -154,4 +156,5 @@ def value_audit(value: IndexValue, *, named: bool) -> dict:
         "params": value.params,
         "methodology_version": value.methodology_version,
         "trades": [r for r in rows if r is not None],
+        "review": review,
     }

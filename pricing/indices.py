@@ -255,11 +255,18 @@ def _facts_bucket(rows, start: date, end: date, p: m.Params, out: dict[date, lis
 
 
 def _facts_between(
-    start: date, end: date, p: m.Params, *, branch: str | None = None, stream: bool = True
+    start: date,
+    end: date,
+    p: m.Params,
+    *,
+    branch: str | None = None,
+    stream: bool = True,
+    as_of: datetime | None = None,
 ) -> dict[date, list[_Fact]]:
     """Facts that count on business days in [start, end], by counting day (voided ones included:
     the rules exclude them, and the audit list says so). ``branch``: only facts of this category
-    and those below it."""
+    and those below it. ``as_of``: the facts as they were then (recorded by then; voided only if
+    voided by then)."""  # fmt: skip
     lo, hi = _settled_bounds(start, end, p)
     # The counting day is in [start, end] exactly when both times are before end's cut-off and one of
     # them is at or after the cut-off of the business day before start (``methodology.counting_day``):
@@ -271,7 +278,13 @@ def _facts_between(
     )  # fmt: skip
     if branch is not None:
         rows = rows.filter(Q(category_id=branch) | Q(category__code__startswith=f"{branch}."))
-    rows = rows.values_list(*FACT_FIELDS)
+    if as_of is not None:
+        rows = rows.filter(created_at__lte=as_of).annotate(
+            voided_then=Case(When(voided_at__lte=as_of, then=F("voided_at")), default=None)
+        )
+        rows = rows.values_list(*FACT_FIELDS[:-1], "voided_then")
+    else:
+        rows = rows.values_list(*FACT_FIELDS)
     out: dict[date, list[_Fact]] = defaultdict(list)
     # ``stream``: through a server-side cursor, for spans of many facts; a day's branch (the live
     # tick) is fetched at once, without the cursor's round trips.
@@ -346,6 +359,7 @@ def _value_fields(cell: m.CellValue, series: IndexSeries, p: m.Params) -> dict:
             for k, e in cell.unused.items()
         },
         "review": list(cell.review),
+        "audit_derived": False,
         "params": _audit_params(p, series.category_id),
         "methodology_version": cell.methodology_version,
     }
@@ -353,7 +367,7 @@ def _value_fields(cell: m.CellValue, series: IndexSeries, p: m.Params) -> dict:
 
 VALUE_FIELDS = [
     "status", "price", "level", "n", "tonnes", "amount", "day_amount", "min_price", "max_price", "excluded",
-    "days_carried", "carried_from", "used", "unused", "review", "params", "methodology_version",
+    "days_carried", "carried_from", "used", "unused", "review", "audit_derived", "params", "methodology_version",
 ]  # fmt: skip
 
 
@@ -451,6 +465,33 @@ class _Cells:
             if code not in self.previous:
                 assessed.pop(code, None)
         return out
+
+
+def value_audit_lists(value: IndexValue) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """A value's audit lists (trade ids used; {trade id: [reason, detail]} examined and not used;
+    trade ids flagged for review): as stored, or for a value of the set-wise rebuild
+    (``audit_derived``) computed again by ``_Cells`` for its series and day, with the parameters
+    stored beside it, from the facts of its window as they were when it was published."""
+    if not value.audit_derived:
+        return list(value.used), dict(value.unused), list(value.review)
+    series = value.series
+    p = m.Params.from_audit(value.params) if value.params else params()
+    window = m.business_window(value.day, p.window_days, p.holidays)
+    facts = _facts_between(
+        window[0], value.day, p, branch=series.category_id, stream=False, as_of=value.published_at
+    )
+    cells = _Cells(p, ensure=False)
+    cells.series = {series.code: series}
+    previous = IndexValue.objects.filter(
+        series=series, day=m.previous_business_day(value.day, p.holidays)
+    ).first()
+    cells.previous = {series.code: _previous_cell(previous)} if previous is not None else {}
+    for d in window[:-1]:
+        cells.assess(d, facts.get(d, ()))
+    for _series, cell in cells.close(value.day, facts.get(value.day, ())):
+        fields = _value_fields(cell, series, p)
+        return fields["used"], fields["unused"], fields["review"]
+    return [], {}, []
 
 
 def _store_day(day: date, cells: list[tuple[IndexSeries, m.CellValue]], p: m.Params, *, publish: bool):

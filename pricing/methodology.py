@@ -207,6 +207,24 @@ class Params:
             "correction_days": self.correction_days,
         }
 
+    @classmethod
+    def from_audit(cls, audit: Mapping) -> Params:
+        """The parameters a value was computed with, from what ``as_audit`` stored beside it."""
+        decimals = ("floor_pct", "mad_factor", "max_share", "correction_threshold", "default_min_cell_tonnes",
+                    "default_min_lot_tonnes")  # fmt: skip
+        plain = ("outlier_min_n", "liquidity_min_n", "min_buyers", "min_sellers", "vat_included", "window_days",
+                 "stale_after", "correction_days")  # fmt: skip
+        return cls(
+            cutoff=time.fromisoformat(audit["cutoff"]),
+            timezone=ZoneInfo(audit["timezone"]),
+            holidays=frozenset(date.fromisoformat(d) for d in audit["holidays"]),
+            share_basis=ShareBasis(audit["share_basis"]),
+            min_cell_tonnes={k: Decimal(v) for k, v in audit["min_cell_tonnes"].items()},
+            min_lot_tonnes={k: Decimal(v) for k, v in audit["min_lot_tonnes"].items()},
+            **{name: Decimal(audit[name]) for name in decimals},
+            **{name: audit[name] for name in plain},
+        )
+
 
 DEFAULT_PARAMS = Params()
 

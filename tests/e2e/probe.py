@@ -101,7 +101,7 @@ def _correction_prepare() -> dict | None:
     from django.db import transaction
 
     from pricing.index_models import IndexValue
-    from pricing.indices import index_correct
+    from pricing.indices import index_correct, value_audit_lists
     from pricing.models import TradeFact
     from pricing.services import trade_void
 
@@ -116,7 +116,8 @@ def _correction_prepare() -> dict | None:
         .order_by("n", "series__code")
     )
     for value in candidates[:8]:
-        facts = list(TradeFact.objects.filter(trade_id__in=list(value.used), voided_at__isnull=True))
+        used = value_audit_lists(value)[0]
+        facts = list(TradeFact.objects.filter(trade_id__in=used, voided_at__isnull=True))
         if len(facts) < 4:  # still liquid without one of them
             continue
         wrong = max(facts, key=lambda f: (abs(f.unit_price - value.price), f.trade_id))

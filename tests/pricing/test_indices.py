@@ -88,7 +88,7 @@ def test_a_liquid_day_is_transaction_based_at_the_weighted_price_and_the_base_mo
     assert abs(sum(levels) / len(levels) - 1000) < Decimal("0.5")  # equal tonnes: the mean is 1000
     april = value("ferrous.heavy@CN", date(2026, 4, 3))
     assert april.level == (1000 * april.price / series.base_price).quantize(Decimal("0.01"))
-    assert sorted(april.used) == sorted(f"t:ferrous.heavy:{TANGSHAN}:2026-04-03:{2000 + 5 * 24 + d}:{i}:{(i + 1) % 3}:{9 + i}"
+    assert sorted(indices.value_audit_lists(april)[0]) == sorted(f"t:ferrous.heavy:{TANGSHAN}:2026-04-03:{2000 + 5 * 24 + d}:{i}:{(i + 1) % 3}:{9 + i}"
                                         for i, d in enumerate((-10, 0, 10)))  # fmt: skip
 
 
