@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pricing', '0004_rollups_day_rows_by_province'),
+        ("pricing", "0004_rollups_day_rows_by_province"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='indexvalue',
-            name='audit_derived',
+            model_name="indexvalue",
+            name="audit_derived",
             field=models.BooleanField(default=False),
         ),
     ]
