@@ -416,10 +416,10 @@ def index_value(request, code, day):
     value.series = series
     named = bool(getattr(request.user, "is_operator", False))
     composite = series.kind == SeriesKind.COMPOSITE
-    trades, review = [], []
+    trades, review_count = [], 0
     if not composite:
         audit = selectors.value_audit(value, named=named)
-        review = audit["review"]
+        review_count = audit["review_count"]
         for t in audit["trades"]:
             reason, detail = (
                 _reason_text(t["reason"], t.get("reason_detail", ""), named=named)
@@ -439,7 +439,7 @@ def index_value(request, code, day):
         "named": named,
         "used": [t for t in trades if t["used"]],
         "unused": [t for t in trades if not t["used"]],
-        "review": review,
+        "review_count": review_count,
         "contributions": _contributions(value) if composite else [],
         "params": _params(value.params or {}, series.category_id),
         "status_label": STATUS_LABELS.get(value.status, value.status),

@@ -1,11 +1,18 @@
 """Rebuilding the price indices over a span of history, set-based (``indices.indices_rebuild``).
 
 The daily close computes one day: a few queries per day and series are nothing there. Over two years
-of history they were most of the cost, so the rebuild reads the trade facts once, in chunks of
-settlement time (only the columns the rules need, through a server-side cursor), computes every
-series' cells day after day in memory with the daily close's own ``indices._Cells`` (the rules are
-``pricing.methodology``'s), and writes the values in bulk: ``COPY`` on PostgreSQL, one prepared
-``INSERT`` run for many rows (``executemany``) elsewhere (the embedded SQLite demo).
+of history they were most of the cost, so the rebuild reads the trade facts once and computes every
+series' cells day after day in memory, then writes the values in bulk: ``COPY`` on PostgreSQL, one
+prepared ``INSERT`` run for many rows (``executemany``) elsewhere (the embedded SQLite demo).
+
+The cells are computed set-wise (``ENGINE = "vector"``): the facts as integer arrays
+(``pricing.index_facts``, one binary ``COPY``), every series of a day at once
+(``pricing.index_vector``), the values without lists of trades (``audit_derived``: derived when asked
+for). ``ENGINE = "decimal"`` runs the daily close's own ``indices._Cells`` instead, trade by trade,
+on facts read in chunks of settlement time, storing the lists: the reference the tests hold the
+set-wise cells to, and the path taken if a window's amounts could overflow 64-bit integers.
+The window days before the first day are assessed (rules 1 and 2) so that the first days' windows
+hold their trades, as the daily close's do.
 
 What is stored is what the day-by-day rebuild stored before it:
 
@@ -154,7 +161,7 @@ class _Writer:
         sql = f"COPY {quote(IndexValue._meta.db_table)} ({columns}) FROM STDIN"
         names = [f.attname for f in self.fields]
         json_at = [
-            (i, self._params if name == "params" else json.dumps)
+            (i, self._params if name == "params" else _dumps)
             for i, name in enumerate(names)
             if name in self.json
         ]
@@ -165,6 +172,16 @@ class _Writer:
                 for i, dumps in json_at:
                     values[i] = dumps(values[i])
                 write(values)
+
+
+def _dumps(value) -> str:
+    """``json.dumps``, without encoding the empty lists and dicts most values hold."""
+    if not value:
+        if value == []:
+            return "[]"
+        if value == {}:
+            return "{}"
+    return json.dumps(value)
 
 
 # --- bases ----------------------------------------------------------------------------------
@@ -369,10 +386,22 @@ def _elementary(days: list[date], p: m.Params, writer: _Writer, progress, clock:
     if ENGINE == "vector":
         facts = index_facts.facts_of((_window_before(days, p) or days)[0], days[-1], p)
         clock.lap("read")
-        if not len(facts.q) or int(facts.q.sum()) * int(facts.p.max()) < iv.SAFE:
+        if _sums_fit(facts, p):
             _elementary_vector(days, facts, p, writer, progress, clock)
             return
     _elementary_decimal(days, p, writer, progress, clock)
+
+
+def _sums_fit(facts: index_facts.FactArrays, p: m.Params) -> bool:
+    """Whether every sum of amounts the cells make (a window's, at most) fits 64-bit integers; if not,
+    the rebuild runs through ``Decimal``."""
+    if not len(facts.q):
+        return True
+    amounts = facts.q.astype(np.float64) * facts.p
+    bounds = facts.day_bounds()
+    by_day = np.add.reduceat(np.append(amounts, 0.0), bounds[:-1]) if len(bounds) > 1 else amounts
+    by_day[bounds[:-1] == bounds[1:]] = 0.0  # reduceat gives an empty day the next value
+    return float(by_day.max()) * p.window_days < iv.SAFE / 2
 
 
 def _previous_stored(day: date, index_of: dict[str, int]) -> dict[int, tuple]:
@@ -393,11 +422,17 @@ def _elementary_vector(days, facts, p: m.Params, writer: _Writer, progress, cloc
         facts.category.astype(np.int64) * counties + facts.county, return_inverse=True
     )
     pairs = [(facts.categories[k // counties], facts.counties[k % counties]) for k in pair_keys.tolist()]
-    ix.series_ensure_many(pairs)
+    # A fact's series depend on its category and its county's province only.
+    by_province = {(category, county[:2]): county for category, county in pairs}
+    ix.series_ensure_many((category, county) for (category, _p), county in by_province.items())
     series = list(IndexSeries.objects.filter(kind=SeriesKind.ELEMENTARY).order_by("pk"))
     index_of = {s.code: i for i, s in enumerate(series)}
+    members = {
+        key: tuple(index_of[c] for c in ix.series_of_fact(key[0], county))
+        for key, county in by_province.items()
+    }
     engine = iv.VectorCells(
-        p, [c for c, _county in pairs], [tuple(index_of[c] for c in ix.series_of_fact(*pair)) for pair in pairs],
+        p, [c for c, _county in pairs], [members[(c, county[:2])] for c, county in pairs],
         [s.category_id for s in series],
         _previous_stored(m.previous_business_day(days[0], p.holidays), index_of),
     )  # fmt: skip
@@ -437,8 +472,8 @@ def _vector_rows(cells: iv.Cells, d: date, series: list[IndexSeries], params: li
     """(series, the fields ``indices._value_fields`` stores) for each cell of a day; no lists of
     trades (derived when asked for: ``audit_derived``)."""
     price = cells.price_micro().tolist()
-    amount = iv.div_half_up(cells.amount, np.full(len(cells.amount), 1000)).tolist()
-    day_amount = iv.div_half_up(cells.day_amount, np.full(len(cells.amount), 1000)).tolist()
+    amount = iv.div_half_up(cells.amount, 1000).tolist()
+    day_amount = iv.div_half_up(cells.day_amount, 1000).tolist()
     columns = zip(
         cells.series.tolist(), cells.status.tolist(), price, cells.num.tolist(), cells.den.tolist(), cells.n.tolist(),
         cells.tonnes.tolist(), amount, day_amount, cells.min_price.tolist(), cells.max_price.tolist(),

@@ -156,5 +156,7 @@ def value_audit(value: IndexValue, *, named: bool) -> dict:
         "params": value.params,
         "methodology_version": value.methodology_version,
         "trades": [r for r in rows if r is not None],
-        "review": review,
+        # Trades flagged for an operator's review (rule 2 could not run): their ids for operators only.
+        "review_count": len(review),
+        **({"review": review} if named else {}),
     }

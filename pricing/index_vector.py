@@ -43,7 +43,7 @@ AMBIGUOUS = 1e-9
 STATUS = {1: m.Status.TRANSACTION, 2: m.Status.WINDOW, 3: m.Status.CARRIED, 4: m.Status.STALE}
 _T, _E, _C, _S = 1, 2, 3, 4
 SAFE = 2**62
-"""Sums of amounts are checked against this before integer arithmetic that could overflow."""
+"""Products above this are computed in Python integers (numpy's are 64-bit and wrap around)."""
 _LOG_CENT = float(np.log(100.0))
 
 
@@ -54,23 +54,30 @@ def _ceil_milli(tonnes: Decimal) -> int:
     return whole + (1 if scaled > whole else 0)
 
 
-def div_half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den rounded half up to an integer (num >= 0, den > 0), exact; in Python integers where
-    2 * num could overflow."""
+def _risky(values: np.ndarray, factor: int) -> np.ndarray:
+    """Where ``values * factor`` (or twice it) could overflow 64 bits."""
+    return np.abs(values) >= SAFE // (2 * factor)
+
+
+def div_half_up(num: np.ndarray, den: np.ndarray, factor: int = 1) -> np.ndarray:
+    """num * factor / den rounded half up to an integer (num >= 0, den > 0), exact: in 64-bit
+    integers, or in Python's where they could overflow."""
     num = np.asarray(num, dtype=np.int64)
-    den = np.asarray(den, dtype=np.int64)
-    if num.size and int(num.max()) >= SAFE:
-        return np.array(
-            [(2 * int(a) + int(b)) // (2 * int(b)) for a, b in zip(num, den, strict=True)], dtype=np.int64
-        )
-    return (2 * num + den) // (2 * den)
+    den = np.broadcast_to(np.asarray(den, dtype=np.int64), num.shape)
+    risky = _risky(num, factor)
+    out = (2 * np.where(risky, 0, num) * factor + den) // (2 * den)
+    for i in np.flatnonzero(risky).tolist():
+        out[i] = (2 * int(num[i]) * factor + int(den[i])) // (2 * int(den[i]))
+    return out
 
 
-def _scaled(values: np.ndarray, factor: int) -> np.ndarray:
-    """values * factor, refusing to overflow."""
-    if values.size and int(np.abs(values).max()) >= SAFE // factor:
-        raise OverflowError("amounts too large for the set-wise rebuild")
-    return values * factor
+def _product_le(a: np.ndarray, fa: int, b: np.ndarray, fb: int) -> np.ndarray:
+    """a * fa <= b * fb, exact (a, b >= 0)."""
+    risky = _risky(a, fa) | _risky(b, fb)
+    out = np.where(risky, 0, a) * fa <= np.where(risky, 0, b) * fb
+    for i in np.flatnonzero(risky).tolist():
+        out[i] = int(a[i]) * fa <= int(b[i]) * fb
+    return out
 
 
 @dataclass
@@ -113,7 +120,7 @@ class Cells:
 
     def price_micro(self) -> np.ndarray:
         """P to 6 places (in millionths of a yuan), rounded half up."""
-        return div_half_up(_scaled(self.num, 10_000), self.den)
+        return div_half_up(self.num, self.den, 10_000)
 
 
 @dataclass
@@ -294,7 +301,7 @@ class VectorCells:
         p = self.p
         ok = (n >= p.liquidity_min_n) & (buyers >= p.min_buyers) & (sellers >= p.min_sellers)
         ok &= (tonnes >= self.min_cell[series]) & (tonnes > 0)
-        ok &= _scaled(largest, self.share_den) <= _scaled(tonnes, self.share_num)
+        ok &= _product_le(largest, self.share_den, tonnes, self.share_num)
         return _Stats(series, n, tonnes, amount, min_price, max_price, ok)
 
     @staticmethod

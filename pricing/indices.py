@@ -6,8 +6,10 @@ into ``methodology.Trade`` values, stores what the rules return, and publishes: 
 every trade (``/ws/indices/``), and corrections with notices beside the as-first-published series.
 
 One implementation of the close, ``_Cells``, walks business days for every elementary series; the
-daily close and corrections run it on one day and store through the ORM, the rebuild
-(``pricing.index_rebuild``) runs it over the whole span on facts read once and writes in bulk.
+daily close and corrections run it on one day and store through the ORM. The rebuild of history
+(``pricing.index_rebuild``) computes the same cells set-wise (``pricing.index_vector``, held to
+``_Cells`` by the tests) and writes in bulk; its values' audit lists are derived by ``_Cells`` when
+asked for (``value_audit_lists``).
 """
 
 import logging
@@ -785,8 +787,8 @@ def indices_close(day: date | None = None, *, publish: bool = True) -> int:
 def indices_rebuild(start: date, end: date, *, progress=None, timings: dict | None = None) -> int:
     """Recompute every business day in [start, end] from the facts, replacing what was stored
     (values, bases from scratch, composites' chain periods); as-first-published values are kept.
-    Set-based (``pricing.index_rebuild``): the facts are read once, in chunks, every series' cells
-    computed in memory by the same ``_Cells`` as the daily close, and the values written in bulk.
+    Set-based (``pricing.index_rebuild``): the facts are read once, every series' cells computed in
+    memory by the rules of the daily close, and the values written in bulk.
     ``timings`` (a dict) receives the seconds spent in each phase. Returns the business days."""
     from pricing.index_rebuild import rebuild
 

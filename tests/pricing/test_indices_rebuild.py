@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pricing import index_rebuild, indices
+from pricing import index_facts, index_rebuild, indices
 from pricing.index_models import CompositeComponent, IndexCorrection, IndexSeries, IndexValue, SeriesKind
 from pricing.models import TradeFact
 
@@ -196,9 +196,24 @@ def test_rebuilding_again_in_chunks_in_batches_or_without_copy_stores_the_same(m
     monkeypatch.setattr(index_rebuild, "CHUNK_DAYS", 1)
     monkeypatch.setattr(index_rebuild, "WRITE_ROWS", 97)
     monkeypatch.setattr(index_rebuild, "COPY", False)
+    monkeypatch.setattr(index_facts, "COPY", False)
     forget()
     indices.indices_rebuild(START, END)
     assert differences(first[0], stored()) == [] and (bases(), components()) == first[1:]
+
+    # Through ``indices._Cells`` (Decimal, trade by trade), which stores the audit lists: the same
+    # values, composites, bases and chain periods.
+    monkeypatch.setattr(index_rebuild, "ENGINE", "decimal")
+    forget()
+    indices.indices_rebuild(START, END)
+    lists = [FIELDS.index(f) for f in ("used", "unused", "review", "audit_derived")]
+    decimal = stored()
+    assert any(v[lists[0]] for v in decimal.values()) and all(not v[lists[0]] for v in first[0].values())
+
+    def numbers(values):
+        return {k: tuple(x for i, x in enumerate(v) if i not in lists) for k, v in values.items()}
+
+    assert numbers(decimal) == numbers(first[0]) and (bases(), components()) == first[1:]
 
 
 @pytest.mark.django_db
@@ -244,3 +259,35 @@ def test_a_base_found_in_the_rebuild_sets_the_levels_from_the_stored_prices():
             assert v.published_at is not None
     unbased = IndexValue.objects.filter(series__kind=SeriesKind.ELEMENTARY, series__base_price__isnull=True)
     assert not unbased.filter(level__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_the_audit_of_a_rebuilt_value_is_the_facts_as_they_were_at_its_publication():
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    facts_make(5, START, date(2025, 12, 12))
+    indices.indices_rebuild(START, date(2025, 12, 12))
+    value = (
+        IndexValue.objects.filter(
+            series__kind=SeriesKind.ELEMENTARY, status="T", series__code__endswith="@CN"
+        )
+        .order_by("-n", "day")
+        .select_related("series")
+        .first()
+    )
+    assert value.audit_derived and value.used == [] and value.n >= 5
+    lists = indices.value_audit_lists(value)
+    assert len(lists[0]) == value.n and len(set(lists[0]) & set(lists[1])) == 0
+    # Later, one of its trades is voided and another is recorded for the same day: the audit still
+    # shows what the value was computed from.
+    fact = TradeFact.objects.get(trade_id=lists[0][0])
+    TradeFact.objects.filter(pk=fact.pk).update(voided_at=timezone.now())
+    fact.pk, fact.trade_id, fact.voided_at = None, "recorded-later", None
+    fact.save()
+    assert indices.value_audit_lists(value) == lists
+    # The public audit: every trade examined, parties anonymous, no trade ids.
+    audit = APIClient().get(f"/api/v1/indices/{value.series.code}/values/{value.day}/audit/").json()
+    assert sum(t["used"] for t in audit["trades"]) == value.n
+    assert len(audit["trades"]) == len(lists[0]) + len(lists[1])
+    assert "review" not in audit and all("trade_id" not in t for t in audit["trades"])
