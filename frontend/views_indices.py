@@ -441,7 +441,7 @@ def index_value(request, code, day):
         "unused": [t for t in trades if not t["used"]],
         "review_count": review_count,
         "contributions": _contributions(value) if composite else [],
-        "params": _params(value.params or {}, series.category_id),
+        "params": _params(pricing_indices.value_params(value) or {}, series.category_id),
         "status_label": STATUS_LABELS.get(value.status, value.status),
         "status_help": STATUS_HELP.get(value.status, ""),
         "earlier": earlier,

@@ -59,6 +59,22 @@ class IndexSeries(models.Model):
         return self.province_id[:2] if self.province_id else ""
 
 
+class IndexParams(models.Model):
+    """A set of the methodology's parameters (``Params.as_audit()``), stored once and referred to by
+    the values computed with it (the rebuild of history writes millions of values with one set)."""
+
+    digest = models.CharField(max_length=64, unique=True)  # SHA-256 of the canonical JSON
+    params = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("指数参数")
+        verbose_name_plural = _("指数参数")
+
+    def __str__(self):
+        return self.digest[:12]
+
+
 class IndexValue(models.Model):
     """The official close of a series on a business day (METHODOLOGY sections 4-6 and 8)."""
 
@@ -87,6 +103,12 @@ class IndexValue(models.Model):
         default=dict
     )  # composites: {series code: {weight, relative, contribution}}
     params = models.JSONField(default=dict)
+    # Or, for values of the rebuild (``params`` empty), the set they were computed with: its entries
+    # for this series' category are this value's parameters (``indices.value_params``). No database
+    # constraint: one set for millions of rows, never deleted (PROTECT) and checked by the ORM.
+    params_set = models.ForeignKey(
+        IndexParams, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False, related_name="+"
+    )
     methodology_version = models.CharField(max_length=16)
     first_price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     first_level = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)

@@ -45,7 +45,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from pricing import index_facts
+from pricing import index_columns, index_facts
 from pricing import index_vector as iv
 from pricing import indices as ix
 from pricing import methodology as m
@@ -58,6 +58,8 @@ FETCH_ROWS = 10000
 """Rows fetched per round trip of the server-side cursor."""
 WRITE_ROWS = 20000
 """Values written per ``COPY`` (or ``executemany``)."""
+COLUMN_ROWS = 200000
+"""Values written per binary ``COPY`` and ``INSERT ... SELECT`` of the set-wise cells (PostgreSQL)."""
 HOLD_ROWS = 200000
 """Values held in memory at most while their series' base is not known (beyond it, the series
 holding most are written without a level, which is set in SQL if a base is found later)."""
@@ -69,11 +71,16 @@ COPY = True
 
 logger = logging.getLogger(__name__)
 
-_ELEMENTARY_DEFAULTS = {"contributions": {}, "corrected_at": None, "audit_derived": False}
+_ELEMENTARY_DEFAULTS = {
+    "contributions": {},
+    "corrected_at": None,
+    "audit_derived": False,
+    "params_set_id": None,
+}
 # What a composite's value stores beyond ``indices._composite_fields`` (the model's defaults).
 _COMPOSITE_DEFAULTS = {
     "min_price": None, "max_price": None, "excluded": 0, "days_carried": 0, "carried_from": None,
-    "used": [], "unused": {}, "review": [], "corrected_at": None, "audit_derived": False,
+    "used": [], "unused": {}, "review": [], "corrected_at": None, "audit_derived": False, "params_set_id": None,
 }  # fmt: skip
 
 
@@ -107,6 +114,7 @@ class _Writer:
         self.json = {f.attname for f in self.fields if f.get_internal_type() == "JSONField"}
         self.copy = COPY and connection.vendor == "postgresql"
         self.phase = "rows"  # the phase the time before a write belongs to
+        self.columnar = False  # elementary values written by ``index_columns`` (first publications in SQL)
         self._dumped: dict[int, tuple[dict, str]] = {}
 
     def add(self, row: dict) -> None:
@@ -296,7 +304,7 @@ class _Bases:
         series = list(IndexSeries.objects.filter(pk__in=self.found))
         for s in series:
             s.base_start, s.base_end, s.base_price = self.found[s.pk]
-        IndexSeries.objects.bulk_update(series, ["base_start", "base_end", "base_price"], batch_size=500)
+        ix.bases_store(series)
         for series_id in self.before & set(self.found):
             ix._levels_from_base(
                 IndexValue.objects.filter(series_id=series_id, day__lt=self.start), self.found[series_id][2]
@@ -389,6 +397,8 @@ def _elementary(days: list[date], p: m.Params, writer: _Writer, progress, clock:
         if _sums_fit(facts, p):
             _elementary_vector(days, facts, p, writer, progress, clock)
             return
+    if writer.columnar:  # the first publications kept in SQL are needed row by row
+        writer.first.update(index_columns.kept_first())
     _elementary_decimal(days, p, writer, progress, clock)
 
 
@@ -436,10 +446,15 @@ def _elementary_vector(days, facts, p: m.Params, writer: _Writer, progress, cloc
         [s.category_id for s in series],
         _previous_stored(m.previous_business_day(days[0], p.holidays), index_of),
     )  # fmt: skip
-    bases = _Bases(p, days[0], writer)
-    params = [ix._audit_params(p, s.category_id) for s in series]
+    params_set = ix.params_set(p).pk
+    if writer.columnar:
+        columns = index_columns.ColumnWriter(writer.now, params_set, clock, COLUMN_ROWS)
+        sink = index_columns.ColumnSink(p, days[0], series, columns, HOLD_ROWS)
+    else:
+        sink = _RowSink(p, days[0], series, params_set, writer)
     bounds = facts.day_bounds()
     offset = len(facts.days) - len(days)
+    month: list[date] = []
     clock.lap("prepare")
     for i, d in enumerate(facts.days):
         lo, hi = bounds[i], bounds[i + 1]
@@ -453,22 +468,42 @@ def _elementary_vector(days, facts, p: m.Params, writer: _Writer, progress, cloc
             continue
         cells = engine.close(i, d, day_facts, window_first)
         clock.lap("cells")
-        for s, row in _vector_rows(cells, d, series, params):
-            bases.add(s, row)
+        sink.day(cells, d)
+        month.append(d)
         if i + 1 == len(facts.days) or facts.days[i + 1].month != d.month:
-            bases.check()
+            sink.month_end(month)
+            month = []
         clock.lap("rows")
         if progress:
             progress(i - offset + 1, len(days))
     logger.info("rebuild: %d series-days decided rule 2 in Decimal", engine.decimal_cells)
-    bases.finish()
+    sink.finish()
     clock.lap("bases")
+
+
+class _RowSink:
+    """The set-wise cells as rows through ``_Bases`` and ``_Writer`` (databases other than PostgreSQL,
+    or ``COPY`` off)."""
+
+    def __init__(self, p: m.Params, start: date, series: list[IndexSeries], params_set: int, writer: _Writer):
+        self.bases = _Bases(p, start, writer)
+        self.series, self.params_set = series, params_set
+
+    def day(self, cells: iv.Cells, d: date) -> None:
+        for s, row in _vector_rows(cells, d, self.series, self.params_set):
+            self.bases.add(s, row)
+
+    def month_end(self, _days) -> None:
+        self.bases.check()
+
+    def finish(self) -> None:
+        self.bases.finish()
 
 
 _LETTERS = {k: v.value for k, v in iv.STATUS.items()}
 
 
-def _vector_rows(cells: iv.Cells, d: date, series: list[IndexSeries], params: list[dict]):
+def _vector_rows(cells: iv.Cells, d: date, series: list[IndexSeries], params_set: int):
     """(series, the fields ``indices._value_fields`` stores) for each cell of a day; no lists of
     trades (derived when asked for: ``audit_derived``)."""
     price = cells.price_micro().tolist()
@@ -508,7 +543,7 @@ def _vector_rows(cells: iv.Cells, d: date, series: list[IndexSeries], params: li
             "max_price": Decimal(high).scaleb(-2) if high >= 0 else None,
             "excluded": excluded, "days_carried": carried,
             "carried_from": date.fromordinal(since) if since else None,
-            "used": [], "unused": {}, "review": [], "audit_derived": True, "params": params[s],
+            "used": [], "unused": {}, "review": [], "audit_derived": True, "params": {}, "params_set_id": params_set,
             "methodology_version": m.METHODOLOGY_VERSION, "contributions": {}, "corrected_at": None,
             "series_id": one.pk, "day": d,
         }  # fmt: skip
@@ -557,13 +592,20 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
     clock = _Clock(timings)
     p = ix.params()
     days = _business_days(start, end, p)
+    # The set-wise cells on PostgreSQL keep the elementary values' first publications in SQL.
+    columnar = ENGINE == "vector" and COPY and connection.vendor == "postgresql"
+    firsts = IndexValue.objects.filter(day__gte=start, day__lte=end, first_price__isnull=False)
+    if columnar:
+        firsts = firsts.filter(series__kind=SeriesKind.COMPOSITE)
     first = {
         (s, d): (price, level, status)
-        for s, d, price, level, status in IndexValue.objects.filter(
-            day__gte=start, day__lte=end, first_price__isnull=False
-        ).values_list("series_id", "day", "first_price", "first_level", "first_status")
+        for s, d, price, level, status in firsts.values_list(
+            "series_id", "day", "first_price", "first_level", "first_status"
+        )
     }
     with transaction.atomic():
+        if columnar:
+            index_columns.keep_first(start, end)
         _values_delete(start, end)
         CompositeComponent.objects.filter(year__gte=start.year).delete()
         if not IndexValue.objects.filter(day__lt=start).exists():
@@ -571,7 +613,10 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
         clock.lap("prepare")
         if days:
             writer = _Writer(first, timezone.now(), clock)
+            writer.columnar = columnar
             _elementary(days, p, writer, progress, clock)
             _composites(days, p, writer)
             clock.lap("composites")
+        if columnar:
+            index_columns.drop()
     return len(days)

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from market.accounts.models import Organisation
 from pricing.index_models import IndexCorrection, IndexSeries, IndexValue, SeriesKind
-from pricing.indices import value_audit_lists
+from pricing.indices import value_audit_lists, value_params
 from pricing.models import TradeFact
 
 STATUS_LABELS = {
@@ -46,7 +46,7 @@ def series_published() -> QuerySet[IndexSeries]:
 
 
 # What a list of values never shows (the audit lists and parameters): not read for the overview.
-OVERVIEW_DEFERRED = ("used", "unused", "review", "contributions", "params")
+OVERVIEW_DEFERRED = ("used", "unused", "review", "contributions", "params", "params_set")
 
 
 def indices_overview(
@@ -153,7 +153,7 @@ def value_audit(value: IndexValue, *, named: bool) -> dict:
         "level": value.level,
         "n": value.n,
         "excluded": value.excluded,
-        "params": value.params,
+        "params": value_params(value),
         "methodology_version": value.methodology_version,
         "trades": [r for r in rows if r is not None],
         # Trades flagged for an operator's review (rule 2 could not run): their ids for operators only.

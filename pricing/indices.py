@@ -12,6 +12,8 @@ daily close and corrections run it on one day and store through the ORM. The reb
 asked for (``value_audit_lists``).
 """
 
+import hashlib
+import json
 import logging
 import sys
 from collections import defaultdict
@@ -21,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Round
 from django.utils import timezone
@@ -32,6 +34,7 @@ from pricing import methodology as m
 from pricing.index_models import (
     CompositeComponent,
     IndexCorrection,
+    IndexParams,
     IndexSeries,
     IndexValue,
     SeriesKind,
@@ -326,16 +329,38 @@ def _audit_params(p: m.Params, category: str | None) -> dict:
     hit = _AUDIT_PARAMS.get((id(p), category))
     if hit is not None and hit[0] is p:
         return hit[1]
-    audit = p.as_audit()
+    audit = _params_of_category(p.as_audit(), category)
+    if len(_AUDIT_PARAMS) > 4096:
+        _AUDIT_PARAMS.clear()
+    _AUDIT_PARAMS[(id(p), category)] = (p, audit)
+    return audit
+
+
+def _params_of_category(audit: dict, category: str | None) -> dict:
+    """The parameters (``Params.as_audit()``) with, of the per-category tables, only the entries that
+    apply to ``category``, its ancestors and the categories under it."""
+    audit = dict(audit)
     for table in ("min_lot_tonnes", "min_cell_tonnes"):
         audit[table] = {
             k: v for k, v in audit[table].items()
             if category and (k == category or k.startswith(category + ".") or category.startswith(k + "."))
         }  # fmt: skip
-    if len(_AUDIT_PARAMS) > 4096:
-        _AUDIT_PARAMS.clear()
-    _AUDIT_PARAMS[(id(p), category)] = (p, audit)
     return audit
+
+
+def params_set(p: m.Params) -> IndexParams:
+    """The stored set of these parameters (made the first time it is used)."""
+    audit = p.as_audit()
+    digest = hashlib.sha256(json.dumps(audit, sort_keys=True).encode()).hexdigest()
+    found, _created = IndexParams.objects.get_or_create(digest=digest, defaults={"params": audit})
+    return found
+
+
+def value_params(value: IndexValue) -> dict:
+    """The parameters a value was computed with: stored beside it, or its set's for its category."""
+    if value.params or value.params_set_id is None:
+        return value.params
+    return _params_of_category(value.params_set.params, value.series.category_id)
 
 
 def _value_fields(cell: m.CellValue, series: IndexSeries, p: m.Params) -> dict:
@@ -477,7 +502,8 @@ def value_audit_lists(value: IndexValue) -> tuple[list[str], dict[str, list[str]
     if not value.audit_derived:
         return list(value.used), dict(value.unused), list(value.review)
     series = value.series
-    p = m.Params.from_audit(value.params) if value.params else params()
+    stored = value_params(value)
+    p = m.Params.from_audit(stored) if stored else params()
     window = m.business_window(value.day, p.window_days, p.holidays)
     facts = _facts_between(
         window[0], value.day, p, branch=series.category_id, stream=False, as_of=value.published_at
@@ -547,6 +573,23 @@ def _base_of(statuses: dict[date, m.Status], totals: dict[date, tuple[Decimal, D
     if not found or not tonnes:
         return None
     return period[0], period[1], (amount / tonnes).quantize(PRICE_PLACES)
+
+
+def bases_store(series: list[IndexSeries]) -> None:
+    """Store the bases of many series (``base_start``, ``base_end``, ``base_price``): on PostgreSQL in
+    one statement over arrays (``bulk_update``'s CASE per row grows with the square of a batch)."""
+    if connection.vendor != "postgresql":
+        IndexSeries.objects.bulk_update(series, ["base_start", "base_end", "base_price"], batch_size=500)
+        return
+    table = connection.ops.quote_name(IndexSeries._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} s SET base_start = v.base_start, base_end = v.base_end, base_price = v.base_price "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::date[], %s::date[], %s::numeric[]) AS v(id, base_start, base_end, base_price) "
+            "WHERE s.id = v.id",
+            [[x.pk for x in series], [x.base_start for x in series], [x.base_end for x in series],
+             [x.base_price for x in series]],
+        )  # fmt: skip
 
 
 def _levels_from_base(queryset, base: Decimal) -> None:

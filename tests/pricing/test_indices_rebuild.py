@@ -78,8 +78,8 @@ def business_days(start: date, end: date):
 
 def stored(kind: str | None = None, *, derive: bool = False) -> dict:
     """(series, day) -> every stored field but keys and times (whether published or corrected).
-    ``derive``: the audit lists a value of the set-wise rebuild derives when asked for, in place of
-    the empty ones it stores (as if they were stored)."""
+    ``derive``: the audit lists and parameters of a value of the set-wise rebuild as it gives them when
+    asked for, in place of the empty ones it stores (as if they were stored)."""
     qs = IndexValue.objects.select_related("series")
     if kind:
         qs = qs.filter(series__kind=kind)
@@ -87,6 +87,7 @@ def stored(kind: str | None = None, *, derive: bool = False) -> dict:
     for v in qs:
         if derive and v.audit_derived:
             v.used, v.unused, v.review = indices.value_audit_lists(v)
+            v.params, v.params_set_id = indices.value_params(v), None
             v.audit_derived = False
         out[(v.series.code, v.day)] = (
             *(getattr(v, f) for f in FIELDS), v.published_at is not None, v.corrected_at is not None
@@ -206,7 +207,9 @@ def test_rebuilding_again_in_chunks_in_batches_or_without_copy_stores_the_same(m
     monkeypatch.setattr(index_rebuild, "ENGINE", "decimal")
     forget()
     indices.indices_rebuild(START, END)
-    lists = [FIELDS.index(f) for f in ("used", "unused", "review", "audit_derived")]
+    lists = [
+        FIELDS.index(f) for f in ("used", "unused", "review", "audit_derived", "params", "params_set_id")
+    ]
     decimal = stored()
     assert any(v[lists[0]] for v in decimal.values()) and all(not v[lists[0]] for v in first[0].values())
 

@@ -1,0 +1,382 @@
+"""The set-wise rebuild's elementary values written to PostgreSQL without a Python object per value.
+
+Each day's cells (``index_vector.Cells``, arrays) are kept by month. At the end of a month the bases
+are decided for the series that have none (``methodology.base_period`` decides a month on its own
+days: a series needs a cell on every business day of the month and a T in each of its business
+weeks; the few series that pass are confirmed and priced by ``indices._base_of``, the code the row by
+row rebuild runs), levels are computed where the series has a base (I = 1000 * P / P(B) rounded half
+up, on integers), and the values are written: one binary ``COPY`` of integer columns into a
+temporary table, then one ``INSERT ... SELECT`` that turns them into the value's columns (prices in
+millionths to ``numeric(20, 6)``, cents to ``numeric(.., 2)``, the status letter, empty audit lists:
+``audit_derived``, the parameters by reference: ``params_set``) and keeps the as-first-published
+columns of the values replaced (kept in a temporary table before they were deleted).
+
+Values of series without a base yet are held, as ``index_rebuild._Bases`` holds rows, and written
+when the base is found; beyond ``index_rebuild.HOLD_ROWS`` the series holding most are written without
+a level, set in SQL from the stored prices when their base is found. Series with values before the
+span and no base are decided at the end on all their values, as before.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+from django.db import connection
+
+from pricing import index_vector as iv
+from pricing import indices as ix
+from pricing import methodology as m
+from pricing.index_models import IndexSeries, IndexValue
+
+EPOCH_ORDINAL = date(2000, 1, 1).toordinal()
+"""PostgreSQL's binary dates count days from 2000-01-01."""
+NONE_DAY = -(2**31)
+
+FIRST_TABLE = "index_rebuild_first"
+STAGE_TABLE = "index_rebuild_stage"
+_COLUMNS = (
+    ("series", ">i8"), ("day", ">i4"), ("status", ">i2"), ("price", ">i8"), ("level", ">i8"), ("n", ">i4"),
+    ("tonnes", ">i8"), ("amount", ">i8"), ("day_amount", ">i8"), ("min_price", ">i8"), ("max_price", ">i8"),
+    ("excluded", ">i4"), ("days_carried", ">i4"), ("carried_from", ">i4"),
+)  # fmt: skip
+_SQL_TYPES = {">i8": "int8", ">i4": "int4", ">i2": "int2"}
+_ROW = np.dtype(
+    [("fields", ">i2")] + [f for name, kind in _COLUMNS for f in ((f"l_{name}", ">i4"), (name, kind))]
+)
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_TRAILER = b"\xff\xff"
+
+_INSERT = f"""
+INSERT INTO pricing_indexvalue (
+    series_id, day, status, price, level, n, tonnes, amount, day_amount, min_price, max_price, excluded,
+    days_carried, carried_from, used, unused, review, audit_derived, contributions, params, params_set_id,
+    methodology_version, first_price, first_level, first_status, published_at, corrected_at
+)
+SELECT s.series, DATE '2000-01-01' + s.day, (ARRAY['T', 'E', 'C', 'S'])[s.status], s.price * 0.000001,
+       CASE WHEN s.level < 0 THEN NULL ELSE s.level * 0.01 END, s.n, s.tonnes * 0.001, s.amount * 0.01,
+       s.day_amount * 0.01, CASE WHEN s.min_price < 0 THEN NULL ELSE s.min_price * 0.01 END,
+       CASE WHEN s.max_price < 0 THEN NULL ELSE s.max_price * 0.01 END, s.excluded, s.days_carried,
+       CASE WHEN s.carried_from = {NONE_DAY} THEN NULL ELSE DATE '2000-01-01' + s.carried_from END,
+       '[]', '{{}}', '[]', TRUE, '{{}}', '{{}}', %(params_set)s, %(version)s,
+       CASE WHEN f.series_id IS NULL THEN s.price * 0.000001 ELSE f.first_price END,
+       CASE WHEN f.series_id IS NULL THEN (CASE WHEN s.level < 0 THEN NULL ELSE s.level * 0.01 END)
+            ELSE f.first_level END,
+       CASE WHEN f.series_id IS NULL THEN (ARRAY['T', 'E', 'C', 'S'])[s.status] ELSE f.first_status END,
+       %(now)s, NULL
+FROM {STAGE_TABLE} s
+LEFT JOIN {FIRST_TABLE} f ON f.series_id = s.series AND f.day = DATE '2000-01-01' + s.day
+"""  # noqa: S608 (constants)
+
+
+def keep_first(start: date, end: date) -> None:
+    """Before the values of [start, end] are deleted: their as-first-published columns, where they
+    have them, into a temporary table (dropped at commit) that the writes read."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {FIRST_TABLE}")  # a rebuild before in this transaction
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {FIRST_TABLE} ON COMMIT DROP AS "  # noqa: S608 (constants)
+            "SELECT series_id, day, first_price, first_level, first_status FROM pricing_indexvalue "
+            "WHERE day >= %s AND day <= %s AND first_price IS NOT NULL",
+            [start, end],
+        )
+        cursor.execute(f"CREATE UNIQUE INDEX ON {FIRST_TABLE} (series_id, day)")
+        cursor.execute(f"ANALYZE {FIRST_TABLE}")
+
+
+def drop() -> None:
+    """The temporary tables, at the end of a rebuild (whether or not its transaction ends there)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {FIRST_TABLE}, {STAGE_TABLE}")
+
+
+def kept_first(series_ids=None) -> dict:
+    """(series id, day) -> (first price, level, status) kept for these series (all when None)."""
+    sql = f"SELECT series_id, day, first_price, first_level, first_status FROM {FIRST_TABLE}"  # noqa: S608
+    params = []
+    if series_ids is not None:
+        sql += " WHERE series_id = ANY(%s)"
+        params = [list(series_ids)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(s, d): (price, level, status) for s, d, price, level, status in cursor.fetchall()}
+
+
+class _Batch:
+    """Values as columns (the names of ``_COLUMNS``; ``num``/``den``: the unrounded price)."""
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self.c = columns
+
+    def __len__(self):
+        return len(self.c["series"])
+
+    @classmethod
+    def of_cells(cls, cells: iv.Cells, day: date, series_pk: np.ndarray) -> _Batch:
+        count = len(cells.series)
+        return cls({
+            "series": series_pk[cells.series], "day": np.full(count, day.toordinal() - EPOCH_ORDINAL, np.int64),
+            "status": cells.status.astype(np.int64), "price": cells.price_micro(), "level": np.full(count, -1, np.int64),
+            "n": cells.n, "tonnes": cells.tonnes, "amount": iv.div_half_up(cells.amount, 1000),
+            "day_amount": iv.div_half_up(cells.day_amount, 1000), "min_price": cells.min_price,
+            "max_price": cells.max_price, "excluded": cells.excluded, "days_carried": cells.days_carried,
+            "carried_from": np.where(cells.carried_from > 0, cells.carried_from - EPOCH_ORDINAL, NONE_DAY),
+            "num": cells.num, "den": cells.den, "index": cells.series.astype(np.int64),
+        })  # fmt: skip
+
+    @classmethod
+    def concat(cls, batches: list[_Batch]) -> _Batch:
+        if len(batches) == 1:
+            return batches[0]
+        return cls({k: np.concatenate([b.c[k] for b in batches]) for k in batches[0].c})
+
+    def take(self, where: np.ndarray) -> _Batch:
+        return _Batch({k: v[where] for k, v in self.c.items()})
+
+
+class ColumnWriter:
+    """Batches of values written by binary ``COPY`` into the stage table, then ``INSERT ... SELECT``."""
+
+    def __init__(self, now, params_set: int, clock, write_rows: int):
+        self.now, self.params_set, self.clock, self.write_rows = now, params_set, clock, write_rows
+        self.pending: list[_Batch] = []
+        self.count = 0
+        columns = ", ".join(f"{name} {_SQL_TYPES[kind]}" for name, kind in _COLUMNS)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {STAGE_TABLE} ({columns}) ON COMMIT DROP")
+
+    def add(self, batch: _Batch) -> None:
+        if len(batch):
+            self.pending.append(batch)
+            self.count += len(batch)
+        if self.count >= self.write_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        self.clock.lap("rows")
+        batch = _Batch.concat(self.pending)
+        self.pending, self.count = [], 0
+        rows = np.zeros(len(batch), _ROW)
+        rows["fields"] = len(_COLUMNS)
+        for name, kind in _COLUMNS:
+            rows[f"l_{name}"] = np.dtype(kind).itemsize
+            rows[name] = batch.c[name]
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {STAGE_TABLE}")
+            with cursor.cursor.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(_HEADER + rows.tobytes() + _TRAILER)
+            cursor.execute(
+                _INSERT, {"params_set": self.params_set, "version": m.METHODOLOGY_VERSION, "now": self.now}
+            )
+        self.clock.lap("write")
+
+
+class ColumnSink:
+    """Receives each day's cells; decides bases at month ends; writes through a ``ColumnWriter``."""
+
+    def __init__(
+        self, p: m.Params, start: date, series: list[IndexSeries], writer: ColumnWriter, hold_rows: int
+    ):
+        self.p, self.start, self.series, self.writer, self.hold_rows = p, start, series, writer, hold_rows
+        self.pk = np.array([s.pk for s in series], np.int64)
+        self.index_of_pk = {s.pk: i for i, s in enumerate(series)}
+        count = len(series)
+        self.base_micro = np.full(count, -1, np.int64)  # bases found in this run, in millionths
+        self.before_base = np.array([s.base_price is not None for s in series], bool)  # bases from before
+        self.found: dict[int, tuple[date, date, Decimal]] = {}
+        self.month: list[_Batch] = []
+        self.held: list[_Batch] = []
+        self.holding = 0
+        self.spilled: set[int] = set()
+        # Series with values before the span and no base: decided at the end on all their values.
+        self.earlier_statuses: dict[int, dict] = defaultdict(dict)
+        self.earlier_totals: dict[int, dict] = defaultdict(dict)
+        earlier = IndexValue.objects.filter(
+            day__lt=start, series_id__in=[s.pk for s in series], series__base_price__isnull=True
+        ).values_list("series_id", "day", "status", "amount", "tonnes")
+        for series_id, d, status, amount, tonnes in earlier.iterator(chunk_size=10000):
+            i = self.index_of_pk[series_id]
+            self.earlier_statuses[i][d] = m.Status(status)
+            if status == m.Status.TRANSACTION.value:
+                self.earlier_totals[i][d] = (amount, tonnes)
+        self.before = np.zeros(count, bool)
+        self.before[list(self.earlier_statuses)] = True
+
+    def day(self, cells: iv.Cells, day: date) -> None:
+        self.month.append(_Batch.of_cells(cells, day, self.pk))
+
+    def month_end(self, days: list[date]) -> None:
+        """The month whose business days (in the span) are ``days`` is computed: bases, levels, writes."""
+        if not self.month:
+            return
+        batch = _Batch.concat(self.month)
+        self.month = []
+        index = batch.c["index"]
+        self._levels_before(batch)
+        # Series without a base: does this month give them one?
+        open_ = (self.base_micro[index] < 0) & ~self.before_base[index] & ~self.before[index]
+        for i in self._month_bases(batch.take(open_), days):
+            self._found(i, batch)
+        known = self.base_micro[index] >= 0
+        batch.c["level"] = np.where(
+            known, iv.div_half_up(batch.c["price"], np.where(known, self.base_micro[index], 1), 100_000),
+            batch.c["level"],
+        )  # fmt: skip
+        waiting = (self.base_micro[index] < 0) & ~self.before_base[index]
+        spilled = np.isin(index, list(self.spilled)) if self.spilled else np.zeros(len(batch), bool)
+        self.writer.add(batch.take(~waiting | spilled))
+        held = batch.take(waiting & ~spilled)
+        if len(held):
+            self.held.append(held)
+            self.holding += len(held)
+            if self.holding > self.hold_rows:
+                self._spill()
+
+    def _levels_before(self, batch: _Batch) -> None:
+        """Series whose base is from before the span: the level from the unrounded price, as the
+        daily close computes it (``indices._level``)."""
+        index = batch.c["index"]
+        for j in np.flatnonzero(self.before_base[index]).tolist():
+            base = self.series[int(index[j])].base_price
+            with m._ctx():
+                price = (Decimal(int(batch.c["num"][j])) / Decimal(int(batch.c["den"][j]))).scaleb(-2)
+            batch.c["level"][j] = int(ix._level(price, base).scaleb(2))
+
+    def _month_bases(self, batch: _Batch, days: list[date]) -> list[int]:
+        """Series of ``batch`` (one month) that get their base in it."""
+        if not len(batch) or not days:
+            return []
+        month_days = self._business_days_of_month(days[-1])
+        index, day = batch.c["index"], batch.c["day"]
+        series, cells = np.unique(index, return_counts=True)
+        full = series[cells == len(month_days)]
+        if not len(full):
+            return []
+        weeks = {d.toordinal() - EPOCH_ORDINAL: d.isocalendar()[:2] for d in month_days}
+        week_of = {w: k for k, w in enumerate(sorted(set(weeks.values())))}
+        week = np.array([week_of[weeks[d]] if d in weeks else -1 for d in day.tolist()], np.int64)
+        t = (batch.c["status"] == 1) & np.isin(index, full) & (week >= 0)
+        pairs = np.unique(index[t] * 64 + week[t])
+        owners, counts = np.unique(pairs // 64, return_counts=True)
+        candidates = owners[counts == len(week_of)].tolist()
+        found = []
+        for i in candidates:
+            rows = index == i
+            statuses = {
+                date.fromordinal(int(d) + EPOCH_ORDINAL): iv.STATUS[int(s)]
+                for d, s in zip(day[rows], batch.c["status"][rows], strict=True)
+            }
+            totals = {
+                date.fromordinal(int(d) + EPOCH_ORDINAL): (Decimal(int(a)).scaleb(-2), Decimal(int(q)).scaleb(-3))
+                for d, s, a, q in zip(day[rows], batch.c["status"][rows], batch.c["amount"][rows],
+                                      batch.c["tonnes"][rows], strict=True)
+                if s == 1
+            }  # fmt: skip
+            base = ix._base_of(statuses, totals, self.p)
+            if base is not None:
+                self.found[i] = base
+                found.append(i)
+        return found
+
+    def _business_days_of_month(self, last: date) -> list[date]:
+        first = date(last.year, last.month, 1)
+        end = m._month_end(first)
+        return [
+            date.fromordinal(o)
+            for o in range(first.toordinal(), end.toordinal() + 1)
+            if m.is_business_day(date.fromordinal(o), self.p.holidays)
+        ]
+
+    def _found(self, i: int, batch: _Batch | None = None) -> None:
+        """Series ``i`` has its base: its held values are written with levels; spilled ones set in SQL."""
+        base = self.found[i][2]
+        self.base_micro[i] = int(base.scaleb(6))
+        kept, still = [], []
+        for held in self.held:
+            mine = held.c["index"] == i
+            if mine.any():
+                kept.append(held.take(mine))
+                still.append(held.take(~mine))
+            else:
+                still.append(held)
+        self.held = [h for h in still if len(h)]
+        for part in kept:
+            self.holding -= len(part)
+            part.c["level"] = iv.div_half_up(part.c["price"], np.full(len(part), self.base_micro[i]), 100_000)
+            self.writer.add(part)
+        if i in self.spilled:
+            self._spilled_levels(i, base)
+
+    def _spill(self) -> None:
+        batch = _Batch.concat(self.held)
+        series, counts = np.unique(batch.c["index"], return_counts=True)
+        out = []
+        total = self.holding
+        for k in np.argsort(-counts, kind="stable").tolist():
+            out.append(int(series[k]))
+            total -= int(counts[k])
+            if total <= self.hold_rows // 2:
+                break
+        leaving = np.isin(batch.c["index"], out)
+        self.writer.add(batch.take(leaving))
+        self.held = [batch.take(~leaving)]
+        self.holding = total
+        self.spilled.update(out)
+
+    def _spilled_levels(self, i: int, base: Decimal) -> None:
+        """Levels of a spilled series' written values from their stored prices (as
+        ``index_rebuild._Bases`` sets them), their first publication's too unless kept from before."""
+        self.writer.flush()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE pricing_indexvalue v SET level = ROUND(v.price * 1000 / %(base)s, 2),
+                    first_level = CASE WHEN EXISTS (SELECT 1 FROM {FIRST_TABLE} f
+                                                    WHERE f.series_id = v.series_id AND f.day = v.day)
+                                       THEN v.first_level ELSE ROUND(v.price * 1000 / %(base)s, 2) END
+                    WHERE v.series_id = %(series)s AND v.day >= %(start)s""",  # noqa: S608 (constants)
+                {"base": base, "series": int(self.pk[i]), "start": self.start},
+            )
+
+    def finish(self) -> None:
+        """Series with values before the span: decided on all their values; the rest written (no level
+        where no base); the bases found stored."""
+        held = _Batch.concat(self.held) if self.held else None
+        if held is not None:
+            for i in np.unique(held.c["index"][self.before[held.c["index"]]]).tolist():
+                rows = held.c["index"] == i
+                statuses = dict(self.earlier_statuses[i])
+                totals = dict(self.earlier_totals[i])
+                for d, s, a, q in zip(held.c["day"][rows], held.c["status"][rows], held.c["amount"][rows],
+                                      held.c["tonnes"][rows], strict=True):  # fmt: skip
+                    day = date.fromordinal(int(d) + EPOCH_ORDINAL)
+                    statuses[day] = iv.STATUS[int(s)]
+                    if s == 1:
+                        totals[day] = (Decimal(int(a)).scaleb(-2), Decimal(int(q)).scaleb(-3))
+                base = ix._base_of(statuses, totals, self.p)
+                if base is not None:
+                    self.found[i] = base
+                    self.base_micro[i] = int(base[2].scaleb(6))
+                    if i in self.spilled:
+                        self._spilled_levels(i, base[2])
+                    ix._levels_from_base(
+                        IndexValue.objects.filter(series_id=int(self.pk[i]), day__lt=self.start), base[2]
+                    )
+            index = held.c["index"]
+            known = self.base_micro[index] >= 0
+            held.c["level"] = np.where(
+                known,
+                iv.div_half_up(held.c["price"], np.where(known, self.base_micro[index], 1), 100_000),
+                -1,
+            )
+            self.writer.add(held)
+            self.held, self.holding = [], 0
+        self.writer.flush()
+        found = [self.series[i] for i in self.found]
+        for s in found:
+            s.base_start, s.base_end, s.base_price = self.found[self.index_of_pk[s.pk]]
+        ix.bases_store(found)
