@@ -253,17 +253,22 @@ class ColumnSink:
             return []
         month_days = self._business_days_of_month(days[-1])
         index, day = batch.c["index"], batch.c["day"]
-        series, cells = np.unique(index, return_counts=True)
-        full = series[cells == len(month_days)]
-        if not len(full):
+        cells = np.bincount(index, minlength=len(self.series))
+        full = cells == len(month_days)
+        if not full.any():
             return []
-        weeks = {d.toordinal() - EPOCH_ORDINAL: d.isocalendar()[:2] for d in month_days}
-        week_of = {w: k for k, w in enumerate(sorted(set(weeks.values())))}
-        week = np.array([week_of[weeks[d]] if d in weeks else -1 for d in day.tolist()], np.int64)
-        t = (batch.c["status"] == 1) & np.isin(index, full) & (week >= 0)
+        # Each business day's week of the month (0, 1, ...), looked up by day.
+        first = month_days[0].toordinal() - EPOCH_ORDINAL
+        weeks = sorted({d.isocalendar()[:2] for d in month_days})
+        week_of_day = np.full(month_days[-1].toordinal() - EPOCH_ORDINAL - first + 1, -1, np.int64)
+        for d in month_days:
+            week_of_day[d.toordinal() - EPOCH_ORDINAL - first] = weeks.index(d.isocalendar()[:2])
+        inside = (day >= first) & (day < first + len(week_of_day))
+        week = np.where(inside, week_of_day[np.clip(day - first, 0, len(week_of_day) - 1)], -1)
+        t = (batch.c["status"] == 1) & full[index] & (week >= 0)
         pairs = np.unique(index[t] * 64 + week[t])
-        owners, counts = np.unique(pairs // 64, return_counts=True)
-        candidates = owners[counts == len(week_of)].tolist()
+        counts = np.bincount(pairs // 64, minlength=len(self.series))
+        candidates = np.flatnonzero(counts == len(weeks)).tolist()
         found = []
         for i in candidates:
             rows = index == i

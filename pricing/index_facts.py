@@ -31,20 +31,31 @@ COPY = True
 
 _SQL = """
 COPY (
-    SELECT f.awarded_at, f.settled_at, c.k::int4, r.k::int4, s.k::int4, b.k::int4,
+    SELECT f.awarded_at, f.settled_at, c.k, r.k, s.k, b.k,
            (f.quantity_t * 1000)::int8, (f.unit_price * 100)::int8, f.voided_at IS NOT NULL
     FROM pricing_tradefact f
-    JOIN unnest(%(categories)s::text[]) WITH ORDINALITY AS c(code, k) ON c.code = f.category_id
-    JOIN unnest(%(regions)s::text[]) WITH ORDINALITY AS r(code, k) ON r.code = f.region_id
-    JOIN unnest(%(orgs)s::text[]) WITH ORDINALITY AS s(code, k) ON s.code = f.seller_uscc
-    JOIN unnest(%(orgs)s::text[]) WITH ORDINALITY AS b(code, k) ON b.code = f.buyer_uscc
+    JOIN index_facts_categories c ON c.code = f.category_id
+    JOIN index_facts_regions r ON r.code = f.region_id
+    JOIN index_facts_orgs s ON s.code = f.seller_uscc
+    JOIN index_facts_orgs b ON b.code = f.buyer_uscc
     WHERE f.settled_at >= %(lo)s AND f.settled_at < %(hi)s
 ) TO STDOUT (FORMAT BINARY)
 """
-_ORGS_SQL = """
-    SELECT seller_uscc FROM pricing_tradefact WHERE settled_at >= %(lo)s AND settled_at < %(hi)s
-    UNION
-    SELECT buyer_uscc FROM pricing_tradefact WHERE settled_at >= %(lo)s AND settled_at < %(hi)s
+# Dictionaries of the codes, numbered from 1, as temporary tables with statistics, so that the
+# planner hashes them (not the facts) for the joins.
+_DICTIONARIES = """
+DROP TABLE IF EXISTS index_facts_categories, index_facts_regions, index_facts_orgs;
+CREATE TEMPORARY TABLE index_facts_categories AS
+    SELECT code, k::int4 FROM unnest(%(categories)s::text[]) WITH ORDINALITY AS c(code, k);
+CREATE TEMPORARY TABLE index_facts_regions AS
+    SELECT code, k::int4 FROM unnest(%(regions)s::text[]) WITH ORDINALITY AS r(code, k);
+CREATE TEMPORARY TABLE index_facts_orgs AS
+    SELECT code, (row_number() OVER (ORDER BY code))::int4 AS k FROM (
+        SELECT seller_uscc AS code FROM pricing_tradefact WHERE settled_at >= %(lo)s AND settled_at < %(hi)s
+        UNION
+        SELECT buyer_uscc FROM pricing_tradefact WHERE settled_at >= %(lo)s AND settled_at < %(hi)s
+    ) u;
+ANALYZE index_facts_categories, index_facts_regions, index_facts_orgs;
 """
 _ROW = np.dtype([
     ("fields", ">i2"),
@@ -106,13 +117,15 @@ def _codes() -> tuple[list[str], list[str]]:
 def _copy(lo: datetime, hi: datetime) -> tuple[np.ndarray, list[str], list[str], list[str]]:
     categories, regions = _codes()
     with connection.cursor() as cursor:
-        cursor.execute(_ORGS_SQL, {"lo": lo, "hi": hi})
-        orgs = sorted(row[0] for row in cursor.fetchall())
+        for statement in filter(str.strip, _DICTIONARIES.split(";")):
+            cursor.execute(statement, {"categories": categories, "regions": regions, "lo": lo, "hi": hi})
         chunks = []
-        params = {"categories": categories, "regions": regions, "orgs": orgs, "lo": lo, "hi": hi}
-        with cursor.cursor.copy(_SQL, params) as copy:
+        with cursor.cursor.copy(_SQL, {"lo": lo, "hi": hi}) as copy:
             for data in copy:
                 chunks.append(bytes(data))
+        cursor.execute("SELECT code FROM index_facts_orgs ORDER BY k")
+        orgs = [row[0] for row in cursor.fetchall()]
+        cursor.execute("DROP TABLE index_facts_categories, index_facts_regions, index_facts_orgs")
     buffer = b"".join(chunks)
     count = (len(buffer) - _HEADER - 2) // _ROW.itemsize
     if count < 0 or len(buffer) != _HEADER + 2 + count * _ROW.itemsize:

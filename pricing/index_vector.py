@@ -304,13 +304,13 @@ class VectorCells:
         ok &= _product_le(largest, self.share_den, tonnes, self.share_num)
         return _Stats(series, n, tonnes, amount, min_price, max_price, ok)
 
-    @staticmethod
-    def _distinct_per_series(keys: np.ndarray, series: np.ndarray) -> np.ndarray:
-        unique = np.unique(keys)
-        owners, counts = np.unique(unique >> 32, return_counts=True)
-        out = np.zeros(len(series), np.int64)
-        out[np.searchsorted(series, owners)] = counts
-        return out
+    def _distinct_per_series(self, keys: np.ndarray, series: np.ndarray) -> np.ndarray:
+        """Per series (sorted, unique): the number of distinct keys ``series << 32 | organisation``."""
+        keys = np.sort(keys)
+        first = np.empty(len(keys), bool)
+        first[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        return np.bincount(keys[first] >> 32, minlength=self.S)[series]
 
     def _largest_organisation(self, s64, kept: _Kept, series) -> np.ndarray:
         """Per series, the largest organisation's tonnes on ``Params.share_basis``."""
