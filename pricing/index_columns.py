@@ -19,6 +19,7 @@ span and no base are decided at the end on all their values, as before.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -137,12 +138,18 @@ class _Batch:
 
 
 class ColumnWriter:
-    """Batches of values written by binary ``COPY`` into the stage table, then ``INSERT ... SELECT``."""
+    """Batches of values written by binary ``COPY`` into the stage table, then ``INSERT ... SELECT``.
+
+    Each batch is written by a thread of its own on the rebuild's connection (the same transaction)
+    while the next days are computed: PostgreSQL's work and Python's overlap on two cores. Nothing
+    else uses the connection until ``wait`` has joined the thread (and raised what it raised)."""
 
     def __init__(self, now, params_set: int, clock, write_rows: int):
         self.now, self.params_set, self.clock, self.write_rows = now, params_set, clock, write_rows
         self.pending: list[_Batch] = []
         self.count = 0
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
         columns = ", ".join(f"{name} {_SQL_TYPES[kind]}" for name, kind in _COLUMNS)
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
@@ -166,14 +173,35 @@ class ColumnWriter:
         for name, kind in _COLUMNS:
             rows[f"l_{name}"] = np.dtype(kind).itemsize
             rows[name] = batch.c[name]
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {STAGE_TABLE}")
-            with cursor.cursor.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(_HEADER + rows.tobytes() + _TRAILER)
-            cursor.execute(
-                _INSERT, {"params_set": self.params_set, "version": m.METHODOLOGY_VERSION, "now": self.now}
-            )
+        payload = _HEADER + rows.tobytes() + _TRAILER
+        params = {"params_set": self.params_set, "version": m.METHODOLOGY_VERSION, "now": self.now}
+        self.wait()
+        connection.ensure_connection()
+        raw = connection.connection  # psycopg's connection: usable from another thread, one at a time
+
+        def write() -> None:
+            try:
+                with raw.cursor() as cursor:
+                    cursor.execute(f"TRUNCATE {STAGE_TABLE}")
+                    with cursor.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.write(payload)
+                    cursor.execute(_INSERT, params)
+            except BaseException as exc:
+                self.error = exc
+
+        self.thread = threading.Thread(target=write, name="index-rebuild-writer", daemon=True)
+        self.thread.start()
         self.clock.lap("write")
+
+    def wait(self) -> None:
+        """The batch being written is written (its error raised here)."""
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+            self.clock.lap("write")
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 class ColumnSink:
@@ -337,6 +365,7 @@ class ColumnSink:
         """Levels of a spilled series' written values from their stored prices (as
         ``index_rebuild._Bases`` sets them), their first publication's too unless kept from before."""
         self.writer.flush()
+        self.writer.wait()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""UPDATE pricing_indexvalue v SET level = ROUND(v.price * 1000 / %(base)s, 2),
@@ -350,6 +379,7 @@ class ColumnSink:
     def finish(self) -> None:
         """Series with values before the span: decided on all their values; the rest written (no level
         where no base); the bases found stored."""
+        self.writer.wait()
         held = _Batch.concat(self.held) if self.held else None
         if held is not None:
             for i in np.unique(held.c["index"][self.before[held.c["index"]]]).tolist():
@@ -381,6 +411,7 @@ class ColumnSink:
             self.writer.add(held)
             self.held, self.holding = [], 0
         self.writer.flush()
+        self.writer.wait()
         found = [self.series[i] for i in self.found]
         for s in found:
             s.base_start, s.base_end, s.base_price = self.found[self.index_of_pk[s.pk]]
