@@ -510,6 +510,11 @@ def value_audit_lists(value: IndexValue) -> tuple[list[str], dict[str, list[str]
     )
     cells = _Cells(p, ensure=False)
     cells.series = {series.code: series}
+    # Only the facts that count in this series (the branch's others count in its other regions).
+    facts = {
+        d: [f for f in day if series.code in cells.codes_of(f.trade.category, f.county)]
+        for d, day in facts.items()
+    }
     previous = IndexValue.objects.filter(
         series=series, day=m.previous_business_day(value.day, p.holidays)
     ).first()

@@ -294,3 +294,21 @@ def test_the_audit_of_a_rebuilt_value_is_the_facts_as_they_were_at_its_publicati
     assert sum(t["used"] for t in audit["trades"]) == value.n
     assert len(audit["trades"]) == len(lists[0]) + len(lists[1])
     assert "review" not in audit and all("trade_id" not in t for t in audit["trades"])
+
+
+@pytest.mark.django_db
+def test_a_failed_write_of_values_fails_the_rebuild_and_leaves_what_was_stored(monkeypatch):
+    import psycopg
+
+    from pricing import index_columns
+
+    end = date(2025, 12, 12)
+    facts_make(6, START, end)
+    indices.indices_rebuild(START, end)
+    before = stored()
+    # The values are inserted from a second thread: its error is the rebuild's, and the rebuild's
+    # transaction rolls back everything it did.
+    monkeypatch.setattr(index_columns, "_INSERT", "INSERT INTO pricing_indexvalue (series_id) SELECT 1 / 0")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        indices.indices_rebuild(START, end)
+    assert stored() == before
