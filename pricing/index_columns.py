@@ -30,7 +30,7 @@ from django.db import connection
 from pricing import index_vector as iv
 from pricing import indices as ix
 from pricing import methodology as m
-from pricing.index_models import IndexSeries, IndexValue
+from pricing.index_models import IndexSeries, IndexValue, SeriesKind
 
 EPOCH_ORDINAL = date(2000, 1, 1).toordinal()
 """PostgreSQL's binary dates count days from 2000-01-01."""
@@ -225,7 +225,7 @@ class ColumnSink:
         self.earlier_statuses: dict[int, dict] = defaultdict(dict)
         self.earlier_totals: dict[int, dict] = defaultdict(dict)
         earlier = IndexValue.objects.filter(
-            day__lt=start, series_id__in=[s.pk for s in series], series__base_price__isnull=True
+            day__lt=start, series__kind=SeriesKind.ELEMENTARY, series__base_price__isnull=True
         ).values_list("series_id", "day", "status", "amount", "tonnes")
         for series_id, d, status, amount, tonnes in earlier.iterator(chunk_size=10000):
             i = self.index_of_pk[series_id]

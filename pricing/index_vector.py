@@ -30,7 +30,7 @@ The values hold no lists of trades: those are derived when asked for (``indices.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -239,7 +239,7 @@ class VectorCells:
         # Only the groups rule 2 applies to.
         g_idx = np.flatnonzero(applied)
         member = np.repeat(applied, n)
-        sa, qa, pa = s[member], q[member], p[member]
+        qa, pa = q[member], p[member]
         a_starts = np.concatenate(([0], np.cumsum(n[g_idx])[:-1])).astype(np.int64)
         a_ends = a_starts + n[g_idx]
         lnp = np.log(pa.astype(np.float64)) - _LOG_CENT
@@ -263,13 +263,10 @@ class VectorCells:
         out[member] = outlier
         excluded = np.zeros(len(starts), np.int64)
         excluded[g_idx] = np.add.reduceat(outlier.astype(np.int64), a_starts) if len(g_idx) else 0
-        del sa
         return out, excluded, starts
 
     def _outliers_decimal(self, q: np.ndarray, p: np.ndarray) -> np.ndarray:
         """``methodology.outliers`` on one group's trades (the reference rule, in ``Decimal``)."""
-        from datetime import UTC, datetime
-
         moment = datetime(2000, 1, 1, tzinfo=UTC)
         trades = [
             m.Trade(trade_id=str(i), quantity_t=Decimal(int(qi)).scaleb(-3), unit_price=Decimal(int(pi)).scaleb(-2),
