@@ -136,6 +136,22 @@ class _Batch:
     def take(self, where: np.ndarray) -> _Batch:
         return _Batch({k: v[where] for k, v in self.c.items()})
 
+    def history(self, i: int, statuses: dict, totals: dict) -> None:
+        """Series ``i``'s statuses, and (amount, tonnes) of its T days, added to what
+        ``indices._base_of`` reads (as stored: cents and thousandths of a tonne)."""
+        rows = self.c["index"] == i
+        columns = (
+            self.c["day"][rows],
+            self.c["status"][rows],
+            self.c["amount"][rows],
+            self.c["tonnes"][rows],
+        )
+        for d, s, amount, tonnes in zip(*(c.tolist() for c in columns), strict=True):
+            day = date.fromordinal(d + EPOCH_ORDINAL)
+            statuses[day] = iv.STATUS[s]
+            if s == 1:
+                totals[day] = (Decimal(amount).scaleb(-2), Decimal(tonnes).scaleb(-3))
+
 
 class ColumnWriter:
     """Batches of values written by binary ``COPY`` into the stage table, then ``INSERT ... SELECT``.
@@ -279,7 +295,8 @@ class ColumnSink:
         """Series of ``batch`` (one month) that get their base in it."""
         if not len(batch) or not days:
             return []
-        month_days = self._business_days_of_month(days[-1])
+        first_of_month = date(days[-1].year, days[-1].month, 1)
+        month_days = m.business_days(first_of_month, m._month_end(first_of_month), self.p.holidays)
         index, day = batch.c["index"], batch.c["day"]
         cells = np.bincount(index, minlength=len(self.series))
         full = cells == len(month_days)
@@ -299,31 +316,13 @@ class ColumnSink:
         candidates = np.flatnonzero(counts == len(weeks)).tolist()
         found = []
         for i in candidates:
-            rows = index == i
-            statuses = {
-                date.fromordinal(int(d) + EPOCH_ORDINAL): iv.STATUS[int(s)]
-                for d, s in zip(day[rows], batch.c["status"][rows], strict=True)
-            }
-            totals = {
-                date.fromordinal(int(d) + EPOCH_ORDINAL): (Decimal(int(a)).scaleb(-2), Decimal(int(q)).scaleb(-3))
-                for d, s, a, q in zip(day[rows], batch.c["status"][rows], batch.c["amount"][rows],
-                                      batch.c["tonnes"][rows], strict=True)
-                if s == 1
-            }  # fmt: skip
+            statuses, totals = {}, {}
+            batch.history(i, statuses, totals)
             base = ix._base_of(statuses, totals, self.p)
             if base is not None:
                 self.found[i] = base
                 found.append(i)
         return found
-
-    def _business_days_of_month(self, last: date) -> list[date]:
-        first = date(last.year, last.month, 1)
-        end = m._month_end(first)
-        return [
-            date.fromordinal(o)
-            for o in range(first.toordinal(), end.toordinal() + 1)
-            if m.is_business_day(date.fromordinal(o), self.p.holidays)
-        ]
 
     def _found(self, i: int, batch: _Batch | None = None) -> None:
         """Series ``i`` has its base: its held values are written with levels; spilled ones set in SQL."""
@@ -383,15 +382,8 @@ class ColumnSink:
         held = _Batch.concat(self.held) if self.held else None
         if held is not None:
             for i in np.unique(held.c["index"][self.before[held.c["index"]]]).tolist():
-                rows = held.c["index"] == i
-                statuses = dict(self.earlier_statuses[i])
-                totals = dict(self.earlier_totals[i])
-                for d, s, a, q in zip(held.c["day"][rows], held.c["status"][rows], held.c["amount"][rows],
-                                      held.c["tonnes"][rows], strict=True):  # fmt: skip
-                    day = date.fromordinal(int(d) + EPOCH_ORDINAL)
-                    statuses[day] = iv.STATUS[int(s)]
-                    if s == 1:
-                        totals[day] = (Decimal(int(a)).scaleb(-2), Decimal(int(q)).scaleb(-3))
+                statuses, totals = dict(self.earlier_statuses[i]), dict(self.earlier_totals[i])
+                held.history(i, statuses, totals)
                 base = ix._base_of(statuses, totals, self.p)
                 if base is not None:
                     self.found[i] = base

@@ -96,11 +96,7 @@ def _micros(moment: datetime) -> int:
 
 def _cutoffs(first: date, last: date, p: m.Params) -> tuple[list[date], np.ndarray]:
     """Every business day from ``first`` to well after ``last``, and each one's cut-off in microseconds."""
-    days, d = [], first
-    while d <= last + timedelta(days=40):
-        if m.is_business_day(d, p.holidays):
-            days.append(d)
-        d += timedelta(days=1)
+    days = m.business_days(first, last + timedelta(days=40), p.holidays)
     return days, np.array([_micros(ix._cutoff(d, p)) for d in days], np.int64)
 
 

@@ -314,16 +314,6 @@ class _Bases:
 # --- the rebuild ----------------------------------------------------------------------------
 
 
-def _business_days(start: date, end: date, p: m.Params) -> list[date]:
-    days = []
-    d = start
-    while d <= end:
-        if m.is_business_day(d, p.holidays):
-            days.append(d)
-        d += timedelta(days=1)
-    return days
-
-
 def _fact_chunks(start: date, end: date, p: m.Params, clock: _Clock):
     """The facts counting on business days in [start, end] (those ``indices._facts_between`` reads),
     in chunks of settlement time: yields (facts by counting day, the first day that may still get
@@ -591,7 +581,7 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
     """``indices.indices_rebuild``: see the module's docstring."""
     clock = _Clock(timings)
     p = ix.params()
-    days = _business_days(start, end, p)
+    days = m.business_days(start, end, p.holidays)
     # The set-wise cells on PostgreSQL keep the elementary values' first publications in SQL.
     columnar = ENGINE == "vector" and COPY and connection.vendor == "postgresql"
     firsts = IndexValue.objects.filter(day__gte=start, day__lte=end, first_price__isnull=False)

@@ -307,6 +307,15 @@ def business_days_between(start: date, end: date, holidays: Iterable[date] = fro
     return count
 
 
+def business_days(start: date, end: date, holidays: Iterable[date] = frozenset()) -> list[date]:
+    """The business days from ``start`` to ``end``, both included, in order."""
+    holidays = frozenset(holidays)
+    count = (end - start).days + 1
+    return [
+        d for d in (start + timedelta(days=i) for i in range(max(count, 0))) if is_business_day(d, holidays)
+    ]
+
+
 def business_day_of(moment: datetime, params: Params = DEFAULT_PARAMS) -> date:
     """The business day a trade awarded (or settled) at ``moment`` counts on.
 
@@ -1333,6 +1342,7 @@ __all__ = [
     "assess",
     "base_period",
     "base_price",
+    "business_days",
     "business_day_of",
     "business_days_between",
     "business_window",
