@@ -184,11 +184,14 @@ class ColumnWriter:
         self.clock.lap("rows")
         batch = _Batch.concat(self.pending)
         self.pending, self.count = [], 0
+        # In the order of the unique (series, day) index: each of its pages is touched once a batch,
+        # and a series' values lie together in the table (an index page reads one series).
+        order = np.lexsort((batch.c["day"], batch.c["series"]))
         rows = np.zeros(len(batch), _ROW)
         rows["fields"] = len(_COLUMNS)
         for name, kind in _COLUMNS:
             rows[f"l_{name}"] = np.dtype(kind).itemsize
-            rows[name] = batch.c[name]
+            rows[name] = batch.c[name][order]
         payload = _HEADER + rows.tobytes() + _TRAILER
         params = {"params_set": self.params_set, "version": m.METHODOLOGY_VERSION, "now": self.now}
         self.wait()
@@ -237,6 +240,7 @@ class ColumnSink:
         self.held: list[_Batch] = []
         self.holding = 0
         self.spilled: set[int] = set()
+        self.late: set[int] = set()  # spilled series that found a base: levels set at the end
         # Series with values before the span and no base: decided at the end on all their values.
         self.earlier_statuses: dict[int, dict] = defaultdict(dict)
         self.earlier_totals: dict[int, dict] = defaultdict(dict)
@@ -264,8 +268,7 @@ class ColumnSink:
         self._levels_before(batch)
         # Series without a base: does this month give them one?
         open_ = (self.base_micro[index] < 0) & ~self.before_base[index] & ~self.before[index]
-        for i in self._month_bases(batch.take(open_), days):
-            self._found(i, batch)
+        self._found(self._month_bases(batch.take(open_), days))
         known = self.base_micro[index] >= 0
         batch.c["level"] = np.where(
             known, iv.div_half_up(batch.c["price"], np.where(known, self.base_micro[index], 1), 100_000),
@@ -324,25 +327,26 @@ class ColumnSink:
                 found.append(i)
         return found
 
-    def _found(self, i: int, batch: _Batch | None = None) -> None:
-        """Series ``i`` has its base: its held values are written with levels; spilled ones set in SQL."""
-        base = self.found[i][2]
-        self.base_micro[i] = int(base.scaleb(6))
-        kept, still = [], []
-        for held in self.held:
-            mine = held.c["index"] == i
-            if mine.any():
-                kept.append(held.take(mine))
-                still.append(held.take(~mine))
-            else:
-                still.append(held)
-        self.held = [h for h in still if len(h)]
-        for part in kept:
-            self.holding -= len(part)
-            part.c["level"] = iv.div_half_up(part.c["price"], np.full(len(part), self.base_micro[i]), 100_000)
-            self.writer.add(part)
-        if i in self.spilled:
-            self._spilled_levels(i, base)
+    def _found(self, found: list[int]) -> None:
+        """Series ``found`` have their bases: their held values are written with levels (one pass over
+        what is held); the levels of values already written without one (spilled) are set in SQL at
+        the end (``_spilled_levels``), not here, so that the writes go on in the background."""
+        if not found:
+            return
+        for i in found:
+            self.base_micro[i] = int(self.found[i][2].scaleb(6))
+        self.late.update(i for i in found if i in self.spilled)
+        if not self.held:
+            return
+        held = _Batch.concat(self.held)
+        mine = np.isin(held.c["index"], found)
+        if not mine.any():
+            return
+        part = held.take(mine)
+        part.c["level"] = iv.div_half_up(part.c["price"], self.base_micro[part.c["index"]], 100_000)
+        self.writer.add(part)
+        self.held = [held.take(~mine)] if len(part) < len(held) else []
+        self.holding -= len(part)
 
     def _spill(self) -> None:
         batch = _Batch.concat(self.held)
@@ -360,20 +364,27 @@ class ColumnSink:
         self.holding = total
         self.spilled.update(out)
 
-    def _spilled_levels(self, i: int, base: Decimal) -> None:
-        """Levels of a spilled series' written values from their stored prices (as
-        ``index_rebuild._Bases`` sets them), their first publication's too unless kept from before."""
+    def _spilled_levels(self) -> None:
+        """Levels of the spilled series that found a base (``late``), for their values written without
+        one, from the stored prices (as ``index_rebuild._Bases`` sets them), their first publication's
+        too unless kept from before: one ``UPDATE`` once every value is written."""
+        if not self.late:
+            return
+        late = sorted(self.late)
         self.writer.flush()
         self.writer.wait()
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""UPDATE pricing_indexvalue v SET level = ROUND(v.price * 1000 / %(base)s, 2),
+                f"""UPDATE pricing_indexvalue v SET level = ROUND(v.price * 1000 / b.base, 2),
                     first_level = CASE WHEN EXISTS (SELECT 1 FROM {FIRST_TABLE} f
                                                     WHERE f.series_id = v.series_id AND f.day = v.day)
-                                       THEN v.first_level ELSE ROUND(v.price * 1000 / %(base)s, 2) END
-                    WHERE v.series_id = %(series)s AND v.day >= %(start)s""",  # noqa: S608 (constants)
-                {"base": base, "series": int(self.pk[i]), "start": self.start},
-            )
+                                       THEN v.first_level ELSE ROUND(v.price * 1000 / b.base, 2) END
+                    FROM unnest(%(series)s::int8[], %(bases)s::numeric[]) AS b(series, base)
+                    WHERE v.series_id = b.series AND v.day >= %(start)s AND v.level IS NULL""",  # noqa: S608
+                {"series": [int(self.pk[i]) for i in late], "bases": [self.found[i][2] for i in late],
+                 "start": self.start},
+            )  # fmt: skip
+        self.late.clear()
 
     def finish(self) -> None:
         """Series with values before the span: decided on all their values; the rest written (no level
@@ -389,7 +400,7 @@ class ColumnSink:
                     self.found[i] = base
                     self.base_micro[i] = int(base[2].scaleb(6))
                     if i in self.spilled:
-                        self._spilled_levels(i, base[2])
+                        self.late.add(i)
                     ix._levels_from_base(
                         IndexValue.objects.filter(series_id=int(self.pk[i]), day__lt=self.start), base[2]
                     )
@@ -404,6 +415,7 @@ class ColumnSink:
             self.held, self.holding = [], 0
         self.writer.flush()
         self.writer.wait()
+        self._spilled_levels()
         found = [self.series[i] for i in self.found]
         for s in found:
             s.base_start, s.base_end, s.base_price = self.found[self.index_of_pk[s.pk]]

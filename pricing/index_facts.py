@@ -42,7 +42,9 @@ COPY (
 ) TO STDOUT (FORMAT BINARY)
 """
 # Dictionaries of the codes, numbered from 1, as temporary tables with statistics, so that the
-# planner hashes them (not the facts) for the joins.
+# planner hashes them (not the facts) for the joins. The organisations are grouped on each side
+# first: a hash of a few thousand codes, where a UNION of every fact's two codes sorted ten million
+# strings (13 s of 34 at 5,000,000 trades).
 _DICTIONARIES = """
 DROP TABLE IF EXISTS index_facts_categories, index_facts_regions, index_facts_orgs;
 CREATE TEMPORARY TABLE index_facts_categories AS
@@ -52,8 +54,10 @@ CREATE TEMPORARY TABLE index_facts_regions AS
 CREATE TEMPORARY TABLE index_facts_orgs AS
     SELECT code, (row_number() OVER (ORDER BY code))::int4 AS k FROM (
         SELECT seller_uscc AS code FROM pricing_tradefact WHERE settled_at >= %(lo)s AND settled_at < %(hi)s
+        GROUP BY 1
         UNION
         SELECT buyer_uscc FROM pricing_tradefact WHERE settled_at >= %(lo)s AND settled_at < %(hi)s
+        GROUP BY 1
     ) u;
 ANALYZE index_facts_categories, index_facts_regions, index_facts_orgs;
 """

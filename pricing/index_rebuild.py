@@ -594,6 +594,11 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
         )
     }
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Scans and inserts of millions of rows, each compiled afresh: compiling cost more than
+                # it saved (0.4 s on the facts' COPY alone).
+                cursor.execute("SET LOCAL jit = off")
         if columnar:
             index_columns.keep_first(start, end)
         _values_delete(start, end)
