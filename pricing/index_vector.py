@@ -148,6 +148,20 @@ class _Stats:
     ok: np.ndarray
 
 
+_PRICE_BITS = 40
+
+
+def _by_series_price(series: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """Indices that order entries by (series, price), in any order among equal pairs (nothing computed
+    depends on it: sums, minima, maxima, and medians of values, whose rank among equal values is not
+    used). One sort of a combined key: a third of the time of ``lexsort``'s two passes."""
+    if not len(price):
+        return np.zeros(0, np.int64)
+    if price.min() < 0 or price.max() >= 1 << _PRICE_BITS or series.max() >= 1 << (62 - _PRICE_BITS):
+        return np.lexsort((price, series))
+    return np.argsort((series.astype(np.int64) << _PRICE_BITS) | price)
+
+
 def _starts(sorted_keys: np.ndarray) -> np.ndarray:
     """The first index of each run of equal keys in a sorted array."""
     if not sorted_keys.size:
@@ -312,7 +326,7 @@ class VectorCells:
     def _largest_organisation(self, s64, kept: _Kept, series) -> np.ndarray:
         """Per series, the largest organisation's tonnes on ``Params.share_basis``."""
         keys = np.concatenate((s64 | kept.seller, s64 | kept.buyer))
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys)  # the sums per key do not depend on the order within a key
         keys = keys[order]
         zero = np.zeros_like(kept.q)
         sold = np.concatenate((kept.q, zero))[order]
@@ -339,7 +353,7 @@ class VectorCells:
         eligible = self._eligible(facts)[t]
         t, s = t[eligible], s[eligible]
         q, price = facts.q[t], facts.p[t]
-        order = np.lexsort((price, s))
+        order = _by_series_price(s, price)
         s, q, price, t = s[order], q[order], price[order], t[order]
         outlier, excluded, groups = self._rule2(s, q, price)
         excluded_by_series = np.zeros(self.S, np.int64)
@@ -381,20 +395,20 @@ class VectorCells:
         take(today, _T, today.ok)
         # The window (status E) for active series without T: their kept trades of the window's days.
         candidate = active & (status == 0)
-        if candidate.any() and self.ring:
-            pooled = _Kept(
-                *(np.concatenate([getattr(r[1], f) for r in self.ring]) for f in _Kept.__dataclass_fields__)
-            )
-            mask = candidate[pooled.s]
-            if mask.any():
-                sub = _Kept(*(getattr(pooled, f)[mask] for f in _Kept.__dataclass_fields__))
-                order = np.lexsort((sub.p, sub.s))
-                sub = _Kept(*(getattr(sub, f)[order] for f in _Kept.__dataclass_fields__))
-                window = self._stats(sub)
-                take(window, _E, window.ok)
-                if window.ok.any():
-                    e = window.series[window.ok]
-                    excluded_out[e] = sum(r[2][e] for r in self.ring)
+        masks = [candidate[r[1].s] for r in self.ring] if candidate.any() else []
+        if any(mask.any() for mask in masks):
+            fields = _Kept.__dataclass_fields__
+            sub = _Kept(
+                *(np.concatenate([getattr(r[1], f)[mask] for r, mask in zip(self.ring, masks, strict=True)])
+                  for f in fields)
+            )  # fmt: skip
+            order = _by_series_price(sub.s, sub.p)
+            sub = _Kept(*(getattr(sub, f)[order] for f in fields))
+            window = self._stats(sub)
+            take(window, _E, window.ok)
+            if window.ok.any():
+                e = window.series[window.ok]
+                excluded_out[e] = sum(r[2][e] for r in self.ring)
         # The carry: active series still without a status that had one the day before.
         carry = active & (status == 0) & (self.status > 0)
         was_carried = carry & (self.status >= _C)
