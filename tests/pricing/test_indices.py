@@ -147,6 +147,13 @@ def test_a_voided_trade_is_corrected_with_a_notice_beside_the_first_publication(
     assert detail["corrections"][0]["reason"] == "成交撤销，剔除该笔"
     # A composite that contains the series is recomputed and noticed too.
     assert IndexCorrection.objects.filter(value__series__code="composite.ferrous", value__day=d).exists()
+    # Notices have no database constraint: they go with their values all the same, through the ORM
+    # and through a rebuild of the day, and none is left pointing at a value that is gone.
+    after.delete()
+    assert not IndexCorrection.objects.filter(pk=notice.pk).exists()
+    indices.indices_rebuild(d, d)
+    assert not IndexCorrection.objects.exclude(value_id__in=IndexValue.objects.values("id")).exists()
+    assert IndexCorrection.objects.filter(value__day=d).count() == 0
 
 
 @pytest.mark.django_db
