@@ -13,8 +13,9 @@ columns of the values replaced (kept in a temporary table before they were delet
 
 Values of series without a base yet are held, as ``index_rebuild._Bases`` holds rows, and written
 when the base is found; beyond ``index_rebuild.HOLD_ROWS`` the series holding most are written without
-a level, set in SQL from the stored prices when their base is found. Series with values before the
-span and no base are decided at the end on all their values, as before.
+a level, set in SQL from the stored prices by one ``UPDATE`` at the end for those whose base was
+found. Series with values before the span and no base are decided at the end on all their values,
+as before.
 """
 
 from __future__ import annotations
@@ -367,12 +368,10 @@ class ColumnSink:
     def _spilled_levels(self) -> None:
         """Levels of the spilled series that found a base (``late``), for their values written without
         one, from the stored prices (as ``index_rebuild._Bases`` sets them), their first publication's
-        too unless kept from before: one ``UPDATE`` once every value is written."""
+        too unless kept from before: one ``UPDATE``, called once every value is written."""
         if not self.late:
             return
         late = sorted(self.late)
-        self.writer.flush()
-        self.writer.wait()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""UPDATE pricing_indexvalue v SET level = ROUND(v.price * 1000 / b.base, 2),
