@@ -597,7 +597,7 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 # Scans and inserts of millions of rows, each compiled afresh: compiling cost more than
-                # it saved (0.4 s on the facts' COPY alone).
+                # it saved (0.4 s on the facts' COPY alone). Off until the outermost transaction ends.
                 cursor.execute("SET LOCAL jit = off")
         if columnar:
             index_columns.keep_first(start, end)

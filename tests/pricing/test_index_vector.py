@@ -185,3 +185,19 @@ def test_a_median_exactly_between_two_prices_and_a_share_exactly_at_the_maximum(
     assert_same([mid], m.Params(outlier_min_n=3))
     got, _ = vector(business_days(1, m.Params()), [mid], m.Params(outlier_min_n=3))
     assert got[0][0]["excluded"] == 0 and got[0][0]["max_price"] == Decimal("2450.00")
+
+
+def test_entries_are_ordered_by_series_then_price_by_one_key_or_by_two_when_a_price_is_too_large():
+    rng = np.random.default_rng(7)
+    series = rng.integers(0, 50, 2000)
+    price = rng.integers(1, 10_000, 2000)
+
+    def ordered(order) -> bool:
+        pairs = list(zip(series[order].tolist(), price[order].tolist(), strict=True))
+        return sorted(pairs) == pairs and sorted(order.tolist()) == list(range(len(series)))
+
+    assert ordered(iv._by_series_price(series, price))
+    # A price beyond the combined key's 40 bits: the two-pass sort, the same order.
+    price[3] = 1 << 41
+    assert ordered(iv._by_series_price(series, price))
+    assert iv._by_series_price(series[:0], price[:0]).size == 0
