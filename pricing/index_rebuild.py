@@ -45,7 +45,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from pricing import index_columns, index_facts
+from pricing import index_columns, index_facts, index_swap
 from pricing import index_vector as iv
 from pricing import indices as ix
 from pricing import methodology as m
@@ -115,6 +115,7 @@ class _Writer:
         self.copy = COPY and connection.vendor == "postgresql"
         self.phase = "rows"  # the phase the time before a write belongs to
         self.columnar = False  # elementary values written by ``index_columns`` (first publications in SQL)
+        self.on_written = None  # with ``columnar``: called once every elementary value is inserted
         self._dumped: dict[int, tuple[dict, str]] = {}
 
     def add(self, row: dict) -> None:
@@ -332,9 +333,14 @@ def _fact_chunks(start: date, end: date, p: m.Params, clock: _Clock):
         lo = upper
 
 
+def _notices_delete(start: date, end: date) -> None:
+    """The correction notices of the values of [start, end] (one statement, no rows loaded)."""
+    IndexCorrection.objects.filter(value__day__gte=start, value__day__lte=end).delete()
+
+
 def _values_delete(start: date, end: date) -> None:
     """The values of [start, end] and their correction notices, in two statements (no rows loaded)."""
-    IndexCorrection.objects.filter(value__day__gte=start, value__day__lte=end).delete()
+    _notices_delete(start, end)
     with connection.cursor() as cursor:
         table = connection.ops.quote_name(IndexValue._meta.db_table)
         cursor.execute(f"DELETE FROM {table} WHERE day >= %s AND day <= %s", [start, end])  # noqa: S608 (model table)
@@ -439,7 +445,7 @@ def _elementary_vector(days, facts, p: m.Params, writer: _Writer, progress, cloc
     params_set = ix.params_set(p).pk
     if writer.columnar:
         columns = index_columns.ColumnWriter(writer.now, params_set, clock, COLUMN_ROWS)
-        sink = index_columns.ColumnSink(p, days[0], series, columns, HOLD_ROWS)
+        sink = index_columns.ColumnSink(p, days[0], series, columns, HOLD_ROWS, writer.on_written)
     else:
         sink = _RowSink(p, days[0], series, params_set, writer)
     bounds = facts.day_bounds()
@@ -599,9 +605,18 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
                 # Scans and inserts of millions of rows, each compiled afresh: compiling cost more than
                 # it saved (0.4 s on the facts' COPY alone). Off until the outermost transaction ends.
                 cursor.execute("SET LOCAL jit = off")
+        fresh = None
         if columnar:
+            index_swap.lock()
+            stored = IndexValue.objects.filter(day__gte=start, day__lte=end).exists()
+            if days and stored and not IndexValue.objects.exclude(day__gte=start, day__lte=end).exists():
+                fresh = index_swap.Fresh()  # every stored value is replaced: into a fresh table
             index_columns.keep_first(start, end)
-        _values_delete(start, end)
+        if fresh:
+            _notices_delete(start, end)
+            fresh.begin()
+        else:
+            _values_delete(start, end)
         CompositeComponent.objects.filter(year__gte=start.year).delete()
         if not IndexValue.objects.filter(day__lt=start).exists():
             IndexSeries.objects.update(base_start=None, base_end=None, base_price=None)
@@ -609,9 +624,18 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
         if days:
             writer = _Writer(first, timezone.now(), clock)
             writer.columnar = columnar
+            if fresh:
+                # Before any value is updated: a table with updated rows is given indexes that this
+                # transaction cannot use (``pg_index.indcheckxmin``); the composites look values up.
+                writer.on_written = lambda: (fresh.index(), clock.lap("indexes"))
             _elementary(days, p, writer, progress, clock)
+            if fresh:
+                fresh.index()  # where the cells were not set-wise (else done already)
             _composites(days, p, writer)
             clock.lap("composites")
         if columnar:
             index_columns.drop()
+        if fresh:
+            fresh.end()
+            clock.lap("swap")
     return len(days)

@@ -52,12 +52,16 @@ def test_hashed_joined_and_row_reads_give_the_same_arrays(monkeypatch):
     # The facts settled before FIRST's window or counting after LAST are not read.
     assert hashed.day.min() == 0 and hashed.day.max() == len(hashed.days) - 1
 
-    monkeypatch.setattr(index_facts, "_HASHES", index_facts._HASHES.replace("hashtextextended(code, 0)", "k %% 2"))
+    monkeypatch.setattr(
+        index_facts, "_HASHES", index_facts._HASHES.replace("hashtextextended(code, 0)", "k %% 2")
+    )
     joined = read()
     assert calls == [1] and joined.orgs == hashed.orgs
     # Within a day, facts come in the order the database returns them (the cells do not depend on it).
     assert sorted(named(joined)) == sorted(named(hashed))
-    assert sorted(zip(*arrays(joined).values())) == sorted(zip(*arrays(hashed).values()))
+    assert sorted(zip(*arrays(joined).values(), strict=True)) == sorted(
+        zip(*arrays(hashed).values(), strict=True)
+    )
 
     monkeypatch.setattr(index_facts, "COPY", False)
     rows = read()
