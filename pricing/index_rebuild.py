@@ -30,6 +30,10 @@ What is stored is what the day-by-day rebuild stored before it:
   close's ``indices._composite_fields`` and ``indices._chain_period``.
 * Everything recomputed is published at once (``published_at`` = one time), with its first
   publication being its own value unless it had one before.
+
+On PostgreSQL the values' table is locked against other writers for the rebuild (readers go on
+reading what was stored), and a rebuild that replaces every stored value writes a fresh copy of the
+table, swapped in at its end (``pricing.index_swap``).
 """
 
 import json
