@@ -18,6 +18,7 @@ business day whose cut-off is after it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -27,6 +28,8 @@ from django.db import connection
 from pricing import indices as ix
 from pricing import methodology as m
 from pricing.models import TradeFact
+
+logger = logging.getLogger(__name__)
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 """PostgreSQL's epoch for binary timestamps."""
@@ -211,8 +214,8 @@ def _copy(lo: datetime, hi: datetime) -> tuple[dict, list[str], list[str], list[
             }
             try:
                 return _columns(rows, keys), categories, regions, orgs
-            except _Unknown:
-                pass  # an organisation's first trade written since ``orgs`` was read: the joins leave it out
+            except _Unknown:  # the joins leave that organisation's trades out
+                logger.info("rebuild: an organisation's first trade was written while the facts were read")
         return _joined(cursor, bounds, categories, regions, orgs), categories, regions, orgs
 
 
