@@ -231,10 +231,10 @@ class ColumnSink:
 
     def __init__(
         self, p: m.Params, start: date, series: list[IndexSeries], writer: ColumnWriter, hold_rows: int,
-        written=None,
+        on_written=None,
     ):  # fmt: skip
         self.p, self.start, self.series, self.writer, self.hold_rows = p, start, series, writer, hold_rows
-        self.written = written  # called once every value is inserted, before any is updated
+        self.on_written = on_written  # called once every value is inserted, before any is updated
         self.pk = np.array([s.pk for s in series], np.int64)
         self.index_of_pk = {s.pk: i for i, s in enumerate(series)}
         count = len(series)
@@ -418,8 +418,8 @@ class ColumnSink:
             self.held, self.holding = [], 0
         self.writer.flush()
         self.writer.wait()
-        if self.written:
-            self.written()
+        if self.on_written:
+            self.on_written()
         self._spilled_levels()
         found = [self.series[i] for i in self.found]
         for s in found:

@@ -7,7 +7,7 @@ PostgreSQL's own microseconds since 2000-01-01 UTC, quantity in thousandths of a
 cents (the columns' scales, exact), category, county and organisations as 64-bit hashes of their
 codes (``hashtextextended``), which numpy turns into indices into dictionaries of the codes read
 first with their hashes. Joining the facts to the dictionaries in PostgreSQL instead cost 10 s of 16
-at 5,000,000 trades; the hashes cost 1.5 s. The hashes are exact: a dictionary in which two codes
+at 5,000,000 trades; hashing costs PostgreSQL 1.5 s and the lookups numpy 2 s. The hashes are exact: a dictionary in which two codes
 share a hash is never used that way, the joins are (``_joined``). Elsewhere (the embedded SQLite
 demo) the same arrays are built from rows.
 

@@ -32,8 +32,8 @@ What is stored is what the day-by-day rebuild stored before it:
   publication being its own value unless it had one before.
 
 On PostgreSQL the values' table is locked against other writers for the rebuild (readers go on
-reading what was stored), and a rebuild that replaces every stored value writes a fresh copy of the
-table, swapped in at its end (``pricing.index_swap``).
+reading what was stored), and a set-wise rebuild that replaces every stored value writes a fresh
+copy of the table, swapped in at its end (``pricing.index_swap``).
 """
 
 import json
@@ -609,9 +609,9 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
                 # Scans and inserts of millions of rows, each compiled afresh: compiling cost more than
                 # it saved (0.4 s on the facts' COPY alone). Off until the outermost transaction ends.
                 cursor.execute("SET LOCAL jit = off")
+            index_swap.lock()
         fresh = None
         if columnar:
-            index_swap.lock()
             stored = IndexValue.objects.filter(day__gte=start, day__lte=end).exists()
             if days and stored and not IndexValue.objects.exclude(day__gte=start, day__lte=end).exists():
                 fresh = index_swap.Fresh()  # every stored value is replaced: into a fresh table

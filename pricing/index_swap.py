@@ -6,9 +6,10 @@ check the unique (series, day) index against the entry of the value it replaces,
 dead: 25 s more of inserts for 4.2 million values than into an empty table, and as many dead rows
 left for vacuum.
 
-Every set-wise rebuild on PostgreSQL first locks the values' table in ``EXCLUSIVE`` mode (``lock``):
+Every rebuild on PostgreSQL first locks the values' table in ``EXCLUSIVE`` mode (``lock``):
 everyone else goes on reading the values stored until the rebuild commits; writers (the daily close,
-corrections) wait for it. When values are stored in the span and none outside it, the rebuild then:
+corrections) wait for it. When values are stored in the span and none outside it, the set-wise
+rebuild then:
 
 1. creates an empty copy of the table (``LIKE ... INCLUDING ALL EXCLUDING INDEXES``: columns,
    defaults, checks, identity) in a schema of its own, its identity continuing the table's, and puts
