@@ -187,17 +187,73 @@ def test_a_median_exactly_between_two_prices_and_a_share_exactly_at_the_maximum(
     assert got[0][0]["excluded"] == 0 and got[0][0]["max_price"] == Decimal("2450.00")
 
 
-def test_entries_are_ordered_by_series_then_price_by_one_key_or_by_two_when_a_price_is_too_large():
+def test_orders_by_one_sort_of_keys_by_radix_passes_or_by_lexsort_where_keys_do_not_fit():
     rng = np.random.default_rng(7)
     series = rng.integers(0, 50, 2000)
     price = rng.integers(1, 10_000, 2000)
+    by_index = np.lexsort((np.arange(2000), price, series))  # (series, price), then index
 
     def ordered(order) -> bool:
         pairs = list(zip(series[order].tolist(), price[order].tolist(), strict=True))
         return sorted(pairs) == pairs and sorted(order.tolist()) == list(range(len(series)))
 
+    assert np.array_equal(iv._packed_order([series, price]), by_index)
+    assert np.array_equal(iv._radix_order([series, price]), by_index)
     assert ordered(iv._by_series_price(series, price))
-    # A price beyond the combined key's 40 bits: the two-pass sort, the same order.
+    # Beyond 16 bits no radix passes; beyond 63 bits with the index no single key; the lexsort.
     price[3] = 1 << 41
+    assert iv._radix_order([series, price]) is None
+    assert np.array_equal(iv._packed_order([series, price]), np.lexsort((np.arange(2000), price, series)))
+    price[3] = 1 << 55
+    assert iv._packed_order([series, price]) is None
     assert ordered(iv._by_series_price(series, price))
     assert iv._by_series_price(series[:0], price[:0]).size == 0
+
+    # Deviations ordered within consecutive groups, by a radix pass over 16-bit groups or the lexsort.
+    group = np.sort(rng.integers(0, 40, 2000))
+    dev = np.round(rng.random(2000), 2)  # ties within a group: any order among them
+    for offset in (0, 1 << 16):
+        order = iv._within_groups(group + offset, dev)
+        assert sorted(order.tolist()) == list(range(2000))
+        assert np.array_equal(group[order], group)
+        assert np.array_equal(dev[order], dev[np.lexsort((dev, group))])
+
+
+class _Engine:
+    """What ``VectorCells._organisations`` reads of its engine."""
+
+    def __init__(self, S: int, basis: m.ShareBasis):
+        self.S, self.p = S, m.Params(share_basis=basis)
+
+
+def test_organisations_per_series_are_the_same_by_radix_by_one_key_or_by_lexsort():
+    rng = np.random.default_rng(11)
+    n, S = 3000, 30
+    s = np.sort(rng.integers(0, S, n)).astype(np.int64)
+    seller, buyer = rng.integers(0, 25, n), rng.integers(0, 25, n)
+    buyer[::17] = seller[::17]  # one organisation on both sides of a trade
+    q = rng.integers(1, 5000, n).astype(np.int64)
+    series = np.unique(s)
+    for basis in m.ShareBasis:
+        expected = None
+        for offset in (0, 1 << 16, 1 << 50):  # radix passes, one sort of keys, the lexsort
+            kept = iv._Kept(s, seller + offset, buyer + offset, q, q * 100, q)
+            got = iv.VectorCells._organisations(_Engine(S, basis), kept, series)
+            if expected is None:
+                expected = [[], [], []]
+                for x in series.tolist():
+                    mine = s == x
+                    expected[0].append(len(set(seller[mine].tolist())))
+                    expected[1].append(len(set(buyer[mine].tolist())))
+                    sold, bought = {}, {}
+                    for a, b, t in zip(
+                        seller[mine].tolist(), buyer[mine].tolist(), q[mine].tolist(), strict=True
+                    ):
+                        sold[a] = sold.get(a, 0) + t
+                        bought[b] = bought.get(b, 0) + t
+                    orgs = sold.keys() | bought.keys()
+                    if basis is m.ShareBasis.COMBINED:
+                        expected[2].append(max(sold.get(o, 0) + bought.get(o, 0) for o in orgs))
+                    else:
+                        expected[2].append(max(max(sold.get(o, 0), bought.get(o, 0)) for o in orgs))
+            assert [g.tolist() for g in got] == expected, (basis, offset)
