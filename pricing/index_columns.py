@@ -8,8 +8,9 @@ row rebuild runs), levels are computed where the series has a base (I = 1000 * P
 up, on integers), and the values are written: one binary ``COPY`` of integer columns into a
 temporary table, then one ``INSERT ... SELECT`` that turns them into the value's columns (prices in
 millionths to ``numeric(20, 6)``, cents to ``numeric(.., 2)``, the status letter, empty audit lists:
-``audit_derived``, the parameters by reference: ``params_set``) and keeps the as-first-published
-columns of the values replaced (kept in a temporary table before they were deleted).
+``audit_derived``, the parameters by reference: ``params_set``), with the as-first-published columns
+of the values replaced (``Kept``: read into arrays before they are deleted, or while the cells are
+computed when a fresh table is written, and looked up by each batch).
 
 Values of series without a base yet are held, as ``index_rebuild._Bases`` holds rows, and written
 when the base is found; beyond ``index_rebuild.HOLD_ROWS`` the series holding most are written without
@@ -38,11 +39,14 @@ EPOCH_ORDINAL = date(2000, 1, 1).toordinal()
 NONE_DAY = -(2**31)
 
 FIRST_TABLE = "index_rebuild_first"
+_PRICE_LIMIT = 9 * 10**12
+"""First prices below this (yuan per tonne) fit 64-bit integers of millionths."""
 STAGE_TABLE = "index_rebuild_stage"
 _COLUMNS = (
     ("series", ">i8"), ("day", ">i4"), ("status", ">i2"), ("price", ">i8"), ("level", ">i8"), ("n", ">i4"),
     ("tonnes", ">i8"), ("amount", ">i8"), ("day_amount", ">i8"), ("min_price", ">i8"), ("max_price", ">i8"),
-    ("excluded", ">i4"), ("days_carried", ">i4"), ("carried_from", ">i4"),
+    ("excluded", ">i4"), ("days_carried", ">i4"), ("carried_from", ">i4"), ("first_price", ">i8"),
+    ("first_level", ">i8"), ("first_status", ">i2"),
 )  # fmt: skip
 _SQL_TYPES = {">i8": "int8", ">i4": "int4", ">i2": "int2"}
 _ROW = np.dtype(
@@ -51,61 +55,186 @@ _ROW = np.dtype(
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _TRAILER = b"\xff\xff"
 
-_INSERT = f"""
+_LETTERS = "ARRAY['T', 'E', 'C', 'S']"
+_FIRST_STAGED = (
+    "s.first_price * 0.000001",
+    "CASE WHEN s.first_level < 0 THEN NULL ELSE s.first_level * 0.01 END",
+    f"({_LETTERS})[s.first_status]",
+)
+
+
+def _insert_sql(joined: bool) -> str:
+    """``INSERT ... SELECT`` from the stage table. The as-first-published columns are the stage's
+    (``Kept`` filled them in); ``joined``: those kept in ``FIRST_TABLE`` instead, where it has them."""
+    first = _FIRST_STAGED
+    if joined:
+        first = tuple(
+            f"CASE WHEN f.series_id IS NULL THEN {staged} ELSE f.{column} END"
+            for staged, column in zip(first, ("first_price", "first_level", "first_status"), strict=True)
+        )
+    join = (
+        f"LEFT JOIN {FIRST_TABLE} f ON f.series_id = s.series AND f.day = DATE '2000-01-01' + s.day"
+        if joined
+        else ""
+    )
+    return f"""
 INSERT INTO pricing_indexvalue (
     series_id, day, status, price, level, n, tonnes, amount, day_amount, min_price, max_price, excluded,
     days_carried, carried_from, used, unused, review, audit_derived, contributions, params, params_set_id,
     methodology_version, first_price, first_level, first_status, published_at, corrected_at
 )
-SELECT s.series, DATE '2000-01-01' + s.day, (ARRAY['T', 'E', 'C', 'S'])[s.status], s.price * 0.000001,
+SELECT s.series, DATE '2000-01-01' + s.day, ({_LETTERS})[s.status], s.price * 0.000001,
        CASE WHEN s.level < 0 THEN NULL ELSE s.level * 0.01 END, s.n, s.tonnes * 0.001, s.amount * 0.01,
        s.day_amount * 0.01, CASE WHEN s.min_price < 0 THEN NULL ELSE s.min_price * 0.01 END,
        CASE WHEN s.max_price < 0 THEN NULL ELSE s.max_price * 0.01 END, s.excluded, s.days_carried,
        CASE WHEN s.carried_from = {NONE_DAY} THEN NULL ELSE DATE '2000-01-01' + s.carried_from END,
-       '[]', '{{}}', '[]', TRUE, '{{}}', '{{}}', %(params_set)s, %(version)s,
-       CASE WHEN f.series_id IS NULL THEN s.price * 0.000001 ELSE f.first_price END,
-       CASE WHEN f.series_id IS NULL THEN (CASE WHEN s.level < 0 THEN NULL ELSE s.level * 0.01 END)
-            ELSE f.first_level END,
-       CASE WHEN f.series_id IS NULL THEN (ARRAY['T', 'E', 'C', 'S'])[s.status] ELSE f.first_status END,
-       %(now)s, NULL
-FROM {STAGE_TABLE} s
-LEFT JOIN {FIRST_TABLE} f ON f.series_id = s.series AND f.day = DATE '2000-01-01' + s.day
+       '[]', '{{}}', '[]', TRUE, '{{}}', '{{}}', %(params_set)s, %(version)s, {", ".join(first)}, %(now)s, NULL
+FROM {STAGE_TABLE} s {join}
 """  # noqa: S608 (constants)
 
 
-def keep_first(start: date, end: date) -> None:
-    """Before the values of [start, end] are deleted: their as-first-published columns, where they
-    have them, into a temporary table (dropped at commit) that the writes read. (A view of the old
-    table, while a fresh one is written (``index_swap``), made the writes' join slower by 7 s than
-    copying 4.2 million rows cost.)"""
-    with connection.cursor() as cursor:
+_KEPT_SQL = """
+SELECT string_agg(
+    int8send((series_id::int8 << 32) | ((day - DATE '2000-01-01') & 4294967295))
+    || int8send(CASE WHEN first_price >= 0 AND first_price < %(limit)s THEN (first_price * 1000000)::int8
+                     ELSE -2 END)
+    || int8send(CASE WHEN first_level IS NULL THEN -1 WHEN first_level >= 0 THEN (first_level * 100)::int8
+                     ELSE -2 END)
+    || int2send(COALESCE(array_position(ARRAY['T', 'E', 'C', 'S'], first_status::text), -2)::int2),
+    ''::bytea
+)
+FROM {table} WHERE day >= %(start)s AND day <= %(end)s AND first_price IS NOT NULL
+GROUP BY series_id %% 64
+"""  # one record of 26 bytes a value; in 64 groups, each far below a bytea's 1 GB
+_KEPT_ROW = np.dtype([("key", ">i8"), ("price", ">i8"), ("level", ">i8"), ("status", ">i2")])
+_KEY_ROW = np.dtype(
+    [("fields", ">i2"), ("l_series", ">i4"), ("series", ">i8"), ("l_day", ">i4"), ("day", ">i4")]
+)
+
+
+def _keys(series: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """(series id, day since 2000-01-01) as one 64-bit key (as ``_KEPT_SQL`` makes it)."""
+    return (series.astype(np.int64) << 32) | (day.astype(np.int64) & 0xFFFFFFFF)
+
+
+def _days(keys: np.ndarray) -> np.ndarray:
+    """The days since 2000-01-01 of ``_keys``."""
+    return (keys & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+class Kept:
+    """The as-first-published columns of the values a rebuild replaces (in ``table``), as arrays
+    sorted by (series, day): each batch of values looks its own up (``first``) and is written with
+    them, without a join. (A temporary table of them took 4-5 s to make at 4.2 million values, and
+    the writes' joins to it 15 s; reading them takes 4 s, which a rebuild into a fresh table spends
+    in the writer's thread while the cells are computed: ``read`` is then called there, and the old
+    table is read by its qualified name.) A first price beyond 64-bit millionths, or anything else
+    the arrays cannot hold, keeps them in ``FIRST_TABLE`` for the writes to join instead (``joined``)."""
+
+    def __init__(self, start: date, end: date, table: str | None = None):
+        self.start, self.end = start, end
+        self.table = table or connection.ops.quote_name(IndexValue._meta.db_table)
+        self.done = False
+        self.joined = False
+
+    def read(self, cursor=None) -> None:
+        """Reads them (once), on ``cursor`` (psycopg's, for another thread) or the connection's."""
+        if self.done:
+            return
+        if cursor is None:
+            with connection.cursor() as wrapper:
+                self._read(wrapper.cursor)
+        else:
+            self._read(cursor)
+
+    def _read(self, cursor) -> None:
+        bounds = {"start": self.start, "end": self.end}
         cursor.execute(f"DROP TABLE IF EXISTS {FIRST_TABLE}")  # a rebuild before in this transaction
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {FIRST_TABLE} ON COMMIT DROP AS "  # noqa: S608 (constants)
-            "SELECT series_id, day, first_price, first_level, first_status FROM pricing_indexvalue "
-            "WHERE day >= %s AND day <= %s AND first_price IS NOT NULL",
-            [start, end],
+        cursor.execute(_KEPT_SQL.format(table=self.table), {**bounds, "limit": _PRICE_LIMIT})
+        rows = np.concatenate([np.frombuffer(data, _KEPT_ROW) for (data,) in cursor.fetchall()] or [
+            np.zeros(0, _KEPT_ROW)
+        ])  # fmt: skip
+        self.joined = bool(
+            (rows["price"] == -2).any() or (rows["level"] == -2).any() or (rows["status"] == -2).any()
         )
-        cursor.execute(f"CREATE UNIQUE INDEX ON {FIRST_TABLE} (series_id, day)")
-        cursor.execute(f"ANALYZE {FIRST_TABLE}")
+        if self.joined:
+            rows = rows[:0]
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {FIRST_TABLE} ON COMMIT DROP AS "  # noqa: S608 (constants)
+                f"SELECT series_id, day, first_price, first_level, first_status FROM {self.table} "
+                "WHERE day >= %(start)s AND day <= %(end)s AND first_price IS NOT NULL",
+                bounds,
+            )
+            cursor.execute(f"CREATE UNIQUE INDEX ON {FIRST_TABLE} (series_id, day)")
+            cursor.execute(f"ANALYZE {FIRST_TABLE}")
+        order = np.argsort(rows["key"])
+        self.key = rows["key"][order].astype(np.int64)
+        self.price = rows["price"][order].astype(np.int64)
+        self.level = rows["level"][order].astype(np.int64)
+        self.status = rows["status"][order].astype(np.int64)
+        self.insert_sql = _insert_sql(self.joined)
+        self.done = True
+
+    def first(self, batch: _Batch) -> dict[str, np.ndarray]:
+        """The batch's as-first-published columns: kept where the value was published before, else
+        its own (stage columns ``first_price``, ``first_level``, ``first_status``)."""
+        self.read()
+        columns = {f"first_{name}": batch.c[name] for name in ("price", "level", "status")}
+        if not len(self.key) or not len(batch):
+            return columns
+        key = _keys(batch.c["series"], batch.c["day"])
+        at = np.minimum(np.searchsorted(self.key, key), len(self.key) - 1)
+        found = self.key[at] == key
+        for name, kept in (("price", self.price), ("level", self.level), ("status", self.status)):
+            columns[f"first_{name}"] = np.where(found, kept[at], batch.c[name])
+        return columns
+
+    def as_dict(self) -> dict:
+        """(series id, day) -> (first price, level, status) as ``Decimal``s and a letter, for the
+        writes that take them row by row."""
+        self.read()
+        if self.joined:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT series_id, day, first_price, first_level, first_status FROM {FIRST_TABLE}"  # noqa: S608
+                )
+                return {(s, d): (price, level, status) for s, d, price, level, status in cursor.fetchall()}
+        days = (_days(self.key).astype(np.int64) + EPOCH_ORDINAL).tolist()
+        return {
+            (series, date.fromordinal(day)): (
+                Decimal(price).scaleb(-6), None if level < 0 else Decimal(level).scaleb(-2), "TECS"[status - 1]
+            )
+            for series, day, price, level, status in zip(
+                (self.key >> 32).tolist(), days, self.price.tolist(), self.level.tolist(), self.status.tolist(),
+                strict=True,
+            )
+        }  # fmt: skip
+
+    def table_of(self, series_pks: list[int]) -> str:
+        """A table of the (series_id, day) whose first publication is kept, of these series at least
+        (``FIRST_TABLE``; in it already when ``joined``)."""
+        self.read()
+        if not self.joined:
+            where = np.isin(self.key >> 32, np.array(series_pks, np.int64))
+            rows = np.zeros(int(where.sum()), _KEY_ROW)
+            rows["fields"], rows["l_series"], rows["l_day"] = 2, 8, 4
+            rows["series"], rows["day"] = self.key[where] >> 32, _days(self.key[where])
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {FIRST_TABLE}")
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {FIRST_TABLE} (series_id int8, day date) ON COMMIT DROP"
+                )
+                with cursor.cursor.copy(f"COPY {FIRST_TABLE} FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.write(_HEADER + rows.tobytes() + _TRAILER)
+                cursor.execute(f"CREATE UNIQUE INDEX ON {FIRST_TABLE} (series_id, day)")
+                cursor.execute(f"ANALYZE {FIRST_TABLE}")
+        return FIRST_TABLE
 
 
 def drop() -> None:
     """The temporary tables, at the end of a rebuild (whether or not its transaction ends there)."""
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {FIRST_TABLE}, {STAGE_TABLE}")
-
-
-def kept_first(series_ids=None) -> dict:
-    """(series id, day) -> (first price, level, status) kept for these series (all when None)."""
-    sql = f"SELECT series_id, day, first_price, first_level, first_status FROM {FIRST_TABLE}"  # noqa: S608
-    params = []
-    if series_ids is not None:
-        sql += " WHERE series_id = ANY(%s)"
-        params = [list(series_ids)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {(s, d): (price, level, status) for s, d, price, level, status in cursor.fetchall()}
 
 
 class _Batch:
@@ -163,8 +292,9 @@ class ColumnWriter:
     while the next days are computed: PostgreSQL's work and Python's overlap on two cores. Nothing
     else uses the connection until ``wait`` has joined the thread (and raised what it raised)."""
 
-    def __init__(self, now, params_set: int, clock, write_rows: int):
+    def __init__(self, now, params_set: int, clock, write_rows: int, kept: Kept):
         self.now, self.params_set, self.clock, self.write_rows = now, params_set, clock, write_rows
+        self.kept = kept
         self.pending: list[_Batch] = []
         self.count = 0
         self.thread: threading.Thread | None = None
@@ -194,26 +324,39 @@ class ColumnWriter:
         rows["fields"] = len(_COLUMNS)
         for name, kind in _COLUMNS:
             rows[f"l_{name}"] = np.dtype(kind).itemsize
+        self.wait()  # the first publications may be read there
+        batch.c.update(self.kept.first(batch))
+        for name, _kind in _COLUMNS:
             rows[name] = batch.c[name][order]
         payload = _HEADER + rows.tobytes() + _TRAILER
         params = {"params_set": self.params_set, "version": m.METHODOLOGY_VERSION, "now": self.now}
+        sql = self.kept.insert_sql
+
+        def write(cursor) -> None:
+            cursor.execute(f"TRUNCATE {STAGE_TABLE}")
+            with cursor.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(payload)
+            cursor.execute(sql, params)
+
+        self.background(write)
+        self.clock.lap("write")
+
+    def background(self, job) -> None:
+        """``job(cursor)`` in the writer's thread, on a cursor of the rebuild's connection, once the
+        job before it is done."""
         self.wait()
         connection.ensure_connection()
         raw = connection.connection  # psycopg's connection: usable from another thread, one at a time
 
-        def write() -> None:
+        def run() -> None:
             try:
                 with raw.cursor() as cursor:
-                    cursor.execute(f"TRUNCATE {STAGE_TABLE}")
-                    with cursor.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT BINARY)") as copy:
-                        copy.write(payload)
-                    cursor.execute(_INSERT, params)
+                    job(cursor)
             except BaseException as exc:
                 self.error = exc
 
-        self.thread = threading.Thread(target=write, name="index-rebuild-writer", daemon=True)
+        self.thread = threading.Thread(target=run, name="index-rebuild-writer", daemon=True)
         self.thread.start()
-        self.clock.lap("write")
 
     def wait(self) -> None:
         """The batch being written is written (its error raised here)."""
@@ -376,10 +519,11 @@ class ColumnSink:
         if not self.late:
             return
         late = sorted(self.late)
+        kept = self.writer.kept.table_of([int(self.pk[i]) for i in late])
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""UPDATE pricing_indexvalue v SET level = ROUND(v.price * 1000 / b.base, 2),
-                    first_level = CASE WHEN EXISTS (SELECT 1 FROM {FIRST_TABLE} f
+                    first_level = CASE WHEN EXISTS (SELECT 1 FROM {kept} f
                                                     WHERE f.series_id = v.series_id AND f.day = v.day)
                                        THEN v.first_level ELSE ROUND(v.price * 1000 / b.base, 2) END
                     FROM unnest(%(series)s::int8[], %(bases)s::numeric[]) AS b(series, base)

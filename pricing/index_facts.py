@@ -169,13 +169,13 @@ def _codes() -> tuple[list[str], list[str]]:
     )
 
 
-def _read(cursor, sql: str, bounds: dict, key: str) -> np.ndarray:
-    """The rows of a binary ``COPY`` as a record array of ``_row(key)``."""
+def copy_records(cursor, sql: str, params: dict, row: np.dtype) -> np.ndarray:
+    """The rows of a binary ``COPY ... TO STDOUT`` as a record array of ``row`` (every field of fixed
+    width and never NULL: the field count and each field's length are fields of ``row``)."""
     buffer = bytearray()
-    with cursor.cursor.copy(sql, bounds) as copy:
+    with cursor.cursor.copy(sql, params) as copy:
         for data in copy:  # a message a row
             buffer += data
-    row = _row(key)
     count = (len(buffer) - _HEADER - 2) // row.itemsize
     if count < 0 or len(buffer) != _HEADER + 2 + count * row.itemsize:
         raise ValueError("unexpected COPY layout")
@@ -204,7 +204,7 @@ def _copy(lo: datetime, hi: datetime) -> tuple[dict, list[str], list[str], list[
             cursor.execute(_HASHES, {"codes": codes})
             dictionaries.append(_Dictionary([h for _code, h in cursor.fetchall()]))
         if all(d.unique() for d in dictionaries):  # else two codes share a hash: the joins are exact
-            rows = _read(cursor, _HASHED, bounds, ">i8")
+            rows = copy_records(cursor, _HASHED, bounds, _row(">i8"))
             category, county, org = dictionaries
             keys = {
                 "category": category.index,
@@ -225,7 +225,7 @@ def _joined(cursor, bounds: dict, categories: list[str], regions: list[str], org
     codes = {"categories": categories, "regions": regions, "orgs": orgs}
     for statement in filter(str.strip, _DICTIONARIES.split(";")):
         cursor.execute(statement, codes)
-    rows = _read(cursor, _JOINED, bounds, ">i4")
+    rows = copy_records(cursor, _JOINED, bounds, _row(">i4"))
     cursor.execute("DROP TABLE index_facts_categories, index_facts_regions, index_facts_orgs")
     return _columns(rows, dict.fromkeys(KEYS, lambda k: k.astype(np.int32) - 1))
 

@@ -64,9 +64,11 @@ WRITE_ROWS = 20000
 """Values written per ``COPY`` (or ``executemany``)."""
 COLUMN_ROWS = 200000
 """Values written per binary ``COPY`` and ``INSERT ... SELECT`` of the set-wise cells (PostgreSQL)."""
-HOLD_ROWS = 200000
+HOLD_ROWS = 1000000
 """Values held in memory at most while their series' base is not known (beyond it, the series
-holding most are written without a level, which is set in SQL if a base is found later)."""
+holding most are written without a level, which is set in SQL if a base is found later). About 140
+bytes a value. At 5,000,000 trades 200,000 left 206,522 values of 1,787 series to the ``UPDATE``,
+which took 2.8 s; 1,000,000 left none."""
 ENGINE = "vector"
 """``"vector"``: cells computed set-wise (``pricing.index_vector``); ``"decimal"``: through
 ``indices._Cells``, trade by trade (the reference the tests compare it with)."""
@@ -119,6 +121,7 @@ class _Writer:
         self.copy = COPY and connection.vendor == "postgresql"
         self.phase = "rows"  # the phase the time before a write belongs to
         self.columnar = False  # elementary values written by ``index_columns`` (first publications in SQL)
+        self.kept: index_columns.Kept | None = None  # with ``columnar``: the first publications kept
         self.on_written = None  # with ``columnar``: called once every elementary value is inserted
         self._dumped: dict[int, tuple[dict, str]] = {}
 
@@ -398,7 +401,7 @@ def _elementary(days: list[date], p: m.Params, writer: _Writer, progress, clock:
             _elementary_vector(days, facts, p, writer, progress, clock)
             return
     if writer.columnar:  # the first publications kept in SQL are needed row by row
-        writer.first.update(index_columns.kept_first())
+        writer.first.update(writer.kept.as_dict())
     _elementary_decimal(days, p, writer, progress, clock)
 
 
@@ -448,13 +451,15 @@ def _elementary_vector(days, facts, p: m.Params, writer: _Writer, progress, cloc
     )  # fmt: skip
     params_set = ix.params_set(p).pk
     if writer.columnar:
-        columns = index_columns.ColumnWriter(writer.now, params_set, clock, COLUMN_ROWS)
+        columns = index_columns.ColumnWriter(writer.now, params_set, clock, COLUMN_ROWS, writer.kept)
         sink = index_columns.ColumnSink(p, days[0], series, columns, HOLD_ROWS, writer.on_written)
     else:
         sink = _RowSink(p, days[0], series, params_set, writer)
     bounds = facts.day_bounds()
     offset = len(facts.days) - len(days)
     month: list[date] = []
+    if writer.columnar:
+        columns.background(writer.kept.read)  # while the first days' cells are computed
     clock.lap("prepare")
     for i, d in enumerate(facts.days):
         lo, hi = bounds[i], bounds[i + 1]
@@ -610,12 +615,14 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
                 # it saved (0.4 s on the facts' COPY alone). Off until the outermost transaction ends.
                 cursor.execute("SET LOCAL jit = off")
             index_swap.lock()
-        fresh = None
+        fresh = kept = None
         if columnar:
             stored = IndexValue.objects.filter(day__gte=start, day__lte=end).exists()
             if days and stored and not IndexValue.objects.exclude(day__gte=start, day__lte=end).exists():
                 fresh = index_swap.Fresh()  # every stored value is replaced: into a fresh table
-            index_columns.keep_first(start, end)
+            kept = index_columns.Kept(start, end, fresh.old if fresh else None)
+        if kept and not fresh:
+            kept.read()  # before the values are deleted (the old table is kept while a fresh one is written)
         if fresh:
             _notices_delete(start, end)
             fresh.begin()
@@ -627,7 +634,7 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
         clock.lap("prepare")
         if days:
             writer = _Writer(first, timezone.now(), clock)
-            writer.columnar = columnar
+            writer.columnar, writer.kept = columnar, kept
             if fresh:
                 # Before any value is updated: a table with updated rows is given indexes that this
                 # transaction cannot use (``pg_index.indcheckxmin``); the composites look values up.

@@ -308,7 +308,101 @@ def test_a_failed_write_of_values_fails_the_rebuild_and_leaves_what_was_stored(m
     before = stored()
     # The values are inserted from a second thread: its error is the rebuild's, and the rebuild's
     # transaction rolls back everything it did.
-    monkeypatch.setattr(index_columns, "_INSERT", "INSERT INTO pricing_indexvalue (series_id) SELECT 1 / 0")
+    monkeypatch.setattr(
+        index_columns, "_insert_sql", lambda joined: "INSERT INTO pricing_indexvalue (series_id) SELECT 1 / 0"
+    )
     with pytest.raises(psycopg.errors.DivisionByZero):
         indices.indices_rebuild(START, end)
     assert stored() == before
+
+
+@pytest.mark.django_db
+def test_first_publications_are_kept_from_arrays_from_a_join_and_row_by_row(monkeypatch):
+    from pricing import index_columns
+
+    end = date(2025, 12, 12)
+    facts_make(7, START, end)
+    indices.indices_rebuild(START, end)
+    first = stored()
+    elementary = IndexValue.objects.filter(
+        series__kind=SeriesKind.ELEMENTARY, series__base_price__isnull=False
+    )
+    # Published before the series had a base (no level), at another price, as a carry.
+    corrected = elementary.filter(level__isnull=False).order_by("day", "series_id")[3]
+    IndexValue.objects.filter(pk=corrected.pk).update(
+        first_price=corrected.price + Decimal("1.5"), first_level=None, first_status="C"
+    )
+    i, j, k = FIELDS.index("first_price"), FIELDS.index("first_level"), FIELDS.index("first_status")
+    huge = Decimal("12345678901234.123456")  # beyond 64-bit millionths
+    reads = []
+    read = index_columns.Kept.read
+
+    def spy(kept, cursor=None):
+        done = kept.done
+        read(kept, cursor)
+        if not done:
+            reads.append(kept.joined)
+
+    monkeypatch.setattr(index_columns.Kept, "read", spy)
+
+    lists = {
+        FIELDS.index(f) for f in ("used", "unused", "review", "audit_derived", "params", "params_set_id")
+    }
+
+    def numbers(values: dict) -> dict:  # the row by row cells store their audit lists (not compared)
+        return {key: tuple(x for n, x in enumerate(v) if n not in lists) for key, v in values.items()}
+
+    def rebuilt_keeping(values: dict) -> None:
+        forgotten = dict(first)
+        indices.indices_rebuild(START, end)
+        now = stored()
+        for v, (price, level, status) in values.items():
+            key = (v.series.code, v.day)
+            assert (now[key][i], now[key][j], now[key][k]) == (price, level, status), key
+            forgotten[key] = now[key]
+        assert numbers(forgotten) == numbers(now)
+
+    kept = {corrected: (corrected.price + Decimal("1.5"), None, "C")}
+    rebuilt_keeping(kept)  # looked up in arrays
+    # Through the Decimal cells (the sums too large for 64 bits): the same, row by row.
+    monkeypatch.setattr(index_rebuild, "_sums_fit", lambda facts, p: False)
+    rebuilt_keeping(kept)
+    monkeypatch.undo()
+    monkeypatch.setattr(index_columns.Kept, "read", spy)
+    assert reads == [False, False]
+
+    # A first price the arrays cannot hold: every first publication joined in SQL instead.
+    other = elementary.exclude(pk=corrected.pk).order_by("-day", "series_id").first()
+    IndexValue.objects.filter(pk=other.pk).update(first_price=huge)
+    kept[other] = (huge, other.level, other.status)
+    rebuilt_keeping(kept)
+    monkeypatch.setattr(index_rebuild, "_sums_fit", lambda facts, p: False)
+    rebuilt_keeping(kept)
+    assert reads == [False, False, True, True]
+
+
+@pytest.mark.django_db
+def test_levels_set_in_sql_keep_a_first_publication_without_a_level(monkeypatch):
+    from pricing import index_columns
+
+    facts_make(8)
+    indices.indices_rebuild(START, END)
+    first = stored()
+    # Every value first published before its series had a base: no level.
+    IndexValue.objects.filter(series__kind=SeriesKind.ELEMENTARY).update(first_level=None)
+    monkeypatch.setattr(index_rebuild, "HOLD_ROWS", 50)  # series without a base written without levels
+    tables = []
+    table_of = index_columns.Kept.table_of
+    monkeypatch.setattr(
+        index_columns.Kept, "table_of", lambda kept, pks: tables.append(len(pks)) or table_of(kept, pks)
+    )
+    indices.indices_rebuild(START, END)
+    assert tables and tables[0] > 0, "levels were set in SQL"
+    now = stored()
+    level, first_level = FIELDS.index("level"), FIELDS.index("first_level")
+    for key, value in now.items():
+        if not key[0].startswith("composite."):
+            assert value[first_level] is None, key
+            value = (*value[:first_level], first[key][first_level], *value[first_level + 1 :])
+        assert value == first[key], key
+    assert any(v[level] is not None for key, v in now.items() if not key[0].startswith("composite."))
