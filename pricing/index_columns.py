@@ -13,7 +13,7 @@ of the values replaced (``Kept``: read into arrays before they are deleted, or w
 computed when a fresh table is written, and looked up by each batch).
 
 Values of series without a base yet are held, as ``index_rebuild._Bases`` holds rows, and written
-when the base is found; beyond ``index_rebuild.HOLD_ROWS`` the series holding most are written without
+when the base is found; beyond ``index_rebuild.HOLD_VALUES`` the series holding most are written without
 a level, set in SQL from the stored prices by one ``UPDATE`` at the end for those whose base was
 found. Series with values before the span and no base are decided at the end on all their values,
 as before.
@@ -96,8 +96,8 @@ FROM {STAGE_TABLE} s {join}
 _KEPT_SQL = """
 SELECT string_agg(
     int8send((series_id::int8 << 32) | ((day - DATE '2000-01-01') & 4294967295))
-    || int8send(CASE WHEN first_price >= 0 AND first_price < %(limit)s THEN (first_price * 1000000)::int8
-                     ELSE -2 END)
+    || int8send(CASE WHEN first_price >= 0 AND first_price < %(limit)s AND series_id < 2147483648
+                     THEN (first_price * 1000000)::int8 ELSE -2 END)
     || int8send(CASE WHEN first_level IS NULL THEN -1 WHEN first_level >= 0 THEN (first_level * 100)::int8
                      ELSE -2 END)
     || int2send(COALESCE(array_position(ARRAY['T', 'E', 'C', 'S'], first_status::text), -2)::int2),
@@ -128,8 +128,9 @@ class Kept:
     them, without a join. (A temporary table of them took 4-5 s to make at 4.2 million values, and
     the writes' joins to it 15 s; reading them takes 4 s, which a rebuild into a fresh table spends
     in the writer's thread while the cells are computed: ``read`` is then called there, and the old
-    table is read by its qualified name.) A first price beyond 64-bit millionths, or anything else
-    the arrays cannot hold, keeps them in ``FIRST_TABLE`` for the writes to join instead (``joined``)."""
+    table is read by its qualified name.) A first price beyond 64-bit millionths, a series id beyond
+    31 bits, or anything else the arrays cannot hold, keeps them in ``FIRST_TABLE`` for the writes to
+    join instead (``joined``)."""
 
     def __init__(self, start: date, end: date, table: str | None = None):
         self.start, self.end = start, end
@@ -184,7 +185,7 @@ class Kept:
             return columns
         key = _keys(batch.c["series"], batch.c["day"])
         at = np.minimum(np.searchsorted(self.key, key), len(self.key) - 1)
-        found = self.key[at] == key
+        found = (self.key[at] == key) & (batch.c["series"] < 1 << 31)  # a key holds a 31-bit series id
         for name, kept in (("price", self.price), ("level", self.level), ("status", self.status)):
             columns[f"first_{name}"] = np.where(found, kept[at], batch.c[name])
         return columns

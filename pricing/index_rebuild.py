@@ -64,11 +64,14 @@ WRITE_ROWS = 20000
 """Values written per ``COPY`` (or ``executemany``)."""
 COLUMN_ROWS = 200000
 """Values written per binary ``COPY`` and ``INSERT ... SELECT`` of the set-wise cells (PostgreSQL)."""
-HOLD_ROWS = 1000000
+HOLD_ROWS = 200000
 """Values held in memory at most while their series' base is not known (beyond it, the series
-holding most are written without a level, which is set in SQL if a base is found later). About 140
-bytes a value. At 5,000,000 trades 200,000 left 206,522 values of 1,787 series to the ``UPDATE``,
-which took 2.8 s; 1,000,000 left none."""
+holding most are written without a level, which is set later if a base is found): rows (dictionaries
+of about 2 KB each) of ``_Bases``."""
+HOLD_VALUES = 1000000
+"""``HOLD_ROWS`` of the set-wise cells on PostgreSQL (``index_columns.ColumnSink``: about 140 bytes a
+value, held as columns). At 5,000,000 trades 200,000 left 206,522 values of 1,787 series to the
+``UPDATE`` that sets their levels, 2.8 s; 1,000,000 left none."""
 ENGINE = "vector"
 """``"vector"``: cells computed set-wise (``pricing.index_vector``); ``"decimal"``: through
 ``indices._Cells``, trade by trade (the reference the tests compare it with)."""
@@ -120,7 +123,7 @@ class _Writer:
         self.json = {f.attname for f in self.fields if f.get_internal_type() == "JSONField"}
         self.copy = COPY and connection.vendor == "postgresql"
         self.phase = "rows"  # the phase the time before a write belongs to
-        self.columnar = False  # elementary values written by ``index_columns`` (first publications in SQL)
+        self.columnar = False  # elementary values written by ``index_columns`` (first publications: ``kept``)
         self.kept: index_columns.Kept | None = None  # with ``columnar``: the first publications kept
         self.on_written = None  # with ``columnar``: called once every elementary value is inserted
         self._dumped: dict[int, tuple[dict, str]] = {}
@@ -400,7 +403,7 @@ def _elementary(days: list[date], p: m.Params, writer: _Writer, progress, clock:
         if _sums_fit(facts, p):
             _elementary_vector(days, facts, p, writer, progress, clock)
             return
-    if writer.columnar:  # the first publications kept in SQL are needed row by row
+    if writer.columnar:  # the first publications kept (``index_columns.Kept``) are needed row by row
         writer.first.update(writer.kept.as_dict())
     _elementary_decimal(days, p, writer, progress, clock)
 
@@ -452,7 +455,7 @@ def _elementary_vector(days, facts, p: m.Params, writer: _Writer, progress, cloc
     params_set = ix.params_set(p).pk
     if writer.columnar:
         columns = index_columns.ColumnWriter(writer.now, params_set, clock, COLUMN_ROWS, writer.kept)
-        sink = index_columns.ColumnSink(p, days[0], series, columns, HOLD_ROWS, writer.on_written)
+        sink = index_columns.ColumnSink(p, days[0], series, columns, HOLD_VALUES, writer.on_written)
     else:
         sink = _RowSink(p, days[0], series, params_set, writer)
     bounds = facts.day_bounds()
@@ -597,7 +600,7 @@ def rebuild(start: date, end: date, *, progress=None, timings: dict | None = Non
     clock = _Clock(timings)
     p = ix.params()
     days = m.business_days(start, end, p.holidays)
-    # The set-wise cells on PostgreSQL keep the elementary values' first publications in SQL.
+    # The set-wise cells on PostgreSQL keep the elementary values' first publications in ``Kept``.
     columnar = ENGINE == "vector" and COPY and connection.vendor == "postgresql"
     firsts = IndexValue.objects.filter(day__gte=start, day__lte=end, first_price__isnull=False)
     if columnar:

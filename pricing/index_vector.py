@@ -342,7 +342,7 @@ class VectorCells:
     # --- rule 3 -----------------------------------------------------------------------------
 
     def _stats(self, kept: _Kept) -> _Stats:
-        """Rule 3 per series on kept trades sorted by (series, price)."""
+        """Rule 3 per series on kept trades sorted by series (the order within a series is not used)."""
         s = kept.s
         starts = _starts(s)
         if not len(starts):

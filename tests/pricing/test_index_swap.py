@@ -52,7 +52,7 @@ def test_a_rebuild_of_every_value_swaps_in_a_table_like_the_migrated_one(monkeyp
     facts_make(21)
     # Values written without a level are updated once their series' base is found: the indexes are
     # there before (an index built on a table with updated rows is not usable by its transaction).
-    monkeypatch.setattr(index_rebuild, "HOLD_ROWS", 50)
+    monkeypatch.setattr(index_rebuild, "HOLD_VALUES", 50)
     indices.indices_rebuild(START, END)
     # Nothing stored yet: written into the table there is (keeping its indexes up to date costs
     # less than building them).

@@ -182,7 +182,8 @@ def test_rebuilding_again_in_chunks_in_batches_or_without_copy_stores_the_same(m
     IndexCorrection.objects.create(value=value, old_price=1, new_price=2, reason="x")
     # Few values held in memory: series without a base yet are written without levels, set in SQL
     # once the base is found, but where the first publication is kept.
-    monkeypatch.setattr(index_rebuild, "HOLD_ROWS", 50)
+    monkeypatch.setattr(index_rebuild, "HOLD_VALUES", 50)
+    monkeypatch.setattr(index_rebuild, "HOLD_ROWS", 50)  # the same with rows (below)
     indices.indices_rebuild(START, END)
     again = everything()
     key = (value.series.code, value.day)
@@ -229,8 +230,20 @@ def test_a_rebuild_from_the_middle_of_history_continues_from_the_stored_values()
     TradeFact.objects.filter(settled_at__gte=quiet, settled_at__lt=quiet + timedelta(days=7)).delete()
     indices.indices_rebuild(START, END)
     whole = everything()
+    # A value of the span first published otherwise: its first publication is read before the span's
+    # values are deleted, and kept.
+    value = (
+        IndexValue.objects.filter(series__kind=SeriesKind.ELEMENTARY, day__gte=middle).order_by("day").first()
+    )
+    IndexValue.objects.filter(pk=value.pk).update(first_price=value.price + 2, first_status="C")
     indices.indices_rebuild(middle, END)
     again = everything()
+    key = (value.series.code, value.day)
+    i, j = FIELDS.index("first_price"), FIELDS.index("first_status")
+    assert (again[0][key][i], again[0][key][j]) == (value.price + 2, "C")
+    row = list(again[0][key])
+    row[i], row[j] = whole[0][key][i], whole[0][key][j]
+    again[0][key] = tuple(row)
     # The previous day's values start the ladder, bases found before are kept, the composites' chain
     # periods from the middle's year are made again. The levels of series with a base from before are
     # computed from the unrounded price, as the daily close does: they may differ by a cent.
@@ -390,7 +403,7 @@ def test_levels_set_in_sql_keep_a_first_publication_without_a_level(monkeypatch)
     first = stored()
     # Every value first published before its series had a base: no level.
     IndexValue.objects.filter(series__kind=SeriesKind.ELEMENTARY).update(first_level=None)
-    monkeypatch.setattr(index_rebuild, "HOLD_ROWS", 50)  # series without a base written without levels
+    monkeypatch.setattr(index_rebuild, "HOLD_VALUES", 50)  # series without a base written without levels
     tables = []
     table_of = index_columns.Kept.table_of
     monkeypatch.setattr(
@@ -406,3 +419,35 @@ def test_levels_set_in_sql_keep_a_first_publication_without_a_level(monkeypatch)
             value = (*value[:first_level], first[key][first_level], *value[first_level + 1 :])
         assert value == first[key], key
     assert any(v[level] is not None for key, v in now.items() if not key[0].startswith("composite."))
+
+
+def test_first_publications_are_found_by_series_and_day_before_2000_too_and_never_for_long_ids():
+    import numpy as np
+
+    from pricing import index_columns as ic
+
+    series = np.array([1, 7, 7, 2**31 - 1], np.int64)
+    day = np.array([-1, -730000, -(2**31), 9000], np.int64)  # days since 2000-01-01
+    key = ic._keys(series, day)
+    assert (key >> 32).tolist() == series.tolist() and ic._days(key).tolist() == day.tolist()
+
+    kept = ic.Kept(START, END)
+    kept.done = True  # as read: nothing yet
+    kept.key = kept.price = kept.level = kept.status = np.zeros(0, np.int64)
+    batch = ic._Batch({
+        "series": np.array([1, 7, 2**32 + 1], np.int64), "day": np.array([-1, 5, -1], np.int64),
+        "price": np.array([10, 20, 30], np.int64), "level": np.array([-1, 200, 300], np.int64),
+        "status": np.array([1, 2, 3], np.int64),
+    })  # fmt: skip
+    own = {"first_price": [10, 20, 30], "first_level": [-1, 200, 300], "first_status": [1, 2, 3]}
+    assert {k: v.tolist() for k, v in kept.first(batch).items()} == own
+    # Series 1's value of 1999-12-31 was published before; a 33-bit series id that wraps onto its key is
+    # not it.
+    order = np.argsort(key)
+    kept.key = key[order]
+    kept.price = np.array([11, 71, 72, 99], np.int64)[order]
+    kept.level = np.array([-1, 710, 720, 990], np.int64)[order]
+    kept.status = np.array([3, 1, 1, 4], np.int64)[order]
+    first = {k: v.tolist() for k, v in kept.first(batch).items()}
+    assert first == {"first_price": [11, 20, 30], "first_level": [-1, 200, 300], "first_status": [3, 2, 3]}
+    assert kept.first(batch.take(np.zeros(3, bool)))["first_price"].size == 0
