@@ -206,6 +206,7 @@ def test_orders_by_one_sort_of_keys_by_radix_passes_or_by_lexsort_where_keys_do_
     assert np.array_equal(iv._packed_order([series, price]), np.lexsort((np.arange(2000), price, series)))
     price[3] = 1 << 55
     assert iv._packed_order([series, price]) is None
+    assert np.array_equal(iv._order([series, price]), np.lexsort((np.arange(2000), price, series)))
     assert ordered(iv._by_series_price(series, price))
     assert iv._by_series_price(series[:0], price[:0]).size == 0
 
