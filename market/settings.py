@@ -256,6 +256,7 @@ CELERY_TASK_ROUTES = {
             "listings.search.tasks.lots_reconcile",
         ],
         "statistics": [
+            "pricing.tasks.stats_facts_changed",
             "pricing.tasks.stats_fact_apply",
             "pricing.tasks.stats_sweep",
             "pricing.index_tasks.indices_close_task",
@@ -306,7 +307,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "stats-rollups-sweep": {
         "task": "pricing.tasks.stats_sweep",
-        "schedule": timedelta(minutes=env_int("STATS_SWEEP_MINUTES", 10)),
+        "schedule": timedelta(minutes=env_int("STATS_SWEEP_MINUTES", 1)),
     },
 }
 # The living demo (frontend/simulator.py): simulated enterprises list lots, bid and settle deals

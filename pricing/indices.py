@@ -926,6 +926,12 @@ def _correction_audit(actor, value: IndexValue, old_level, new_level, reason: st
 # --- intraday -------------------------------------------------------------------------------
 
 
+def indicative_day(fact: TradeFact, p: m.Params | None = None) -> date:
+    """The business day whose indicative values ``fact`` moves (its counting day)."""
+    p = p or params()
+    return m.counting_day(_to_trade(tuple(getattr(fact, f) for f in FACT_FIELDS)).trade, p)
+
+
 def indicative_for(fact: TradeFact) -> list[dict]:
     """The indicative values of the series a new trade counts in (rules 2 and 3 on what arrived
     today; the previous official close when rule 3 fails): what ``/ws/indices/`` pushes.
@@ -933,7 +939,7 @@ def indicative_for(fact: TradeFact) -> list[dict]:
     It runs after every trade, so it reads only today's facts of the trade's top-level branch, puts
     each of them into its series once, and reads every series' previous close in one query."""
     p = params()
-    day = m.counting_day(_to_trade(tuple(getattr(fact, f) for f in FACT_FIELDS)).trade, p)
+    day = indicative_day(fact, p)
     codes = series_of_fact(fact.category_id, fact.region_id)
     wanted = set(codes)
     before = IndexValue.objects.filter(series=OuterRef("pk"), day__lt=day).order_by("-day")

@@ -80,8 +80,8 @@ class TradeFact(models.Model):
 #
 # Dashboards and open data read these tables, never the facts (ARCHITECTURE.md, "Observe"). They are
 # kept up to date on every recorded or voided fact by ``pricing.rollups.rollups_fact_apply`` (run
-# after commit through ``services._after_trade_change``) and can be rebuilt from the facts at any
-# time by ``manage.py stats_rebuild``.
+# by the statistics worker on the message sent after commit by ``services._after_trade_change``)
+# and can be rebuilt from the facts at any time by ``manage.py stats_rebuild``.
 
 
 class RollupGrain(models.TextChoices):
@@ -200,7 +200,8 @@ class TradeFactRollupMark(models.Model):
     ``counted`` says whether the rollups hold the fact now; it follows the fact (counted while not
     voided) each time ``rollups_fact_apply`` runs. ``pending`` is set in the transaction that
     records or voids the fact and cleared when the rollups have caught up, so the periodic sweep
-    finds a change whose after-commit hook was lost (a crashed process) through a small partial index.
+    finds a change whose message was lost (a crashed process, a broker down) through a small
+    partial index.
     """
 
     fact = models.OneToOneField(

@@ -13,11 +13,12 @@ What is kept (``pricing.models``):
   nation × top-level category or all, for the distinct counts and dominance of the open data.
 - ``TradeFactRollupMark``: per fact, whether the rollups hold it.
 
-**Incremental** (:func:`rollups_fact_apply`, run after the commit that recorded or voided a fact):
+**Incremental** (:func:`rollups_fact_apply`, run by the statistics worker on the message the
+commit that recorded or voided a fact sends, ``pricing.tasks.stats_facts_changed``):
 in one transaction the fact row is locked (with the month's advisory lock, below), then the mark is
 read and, when it differs from the fact (counted but now voided, or not yet counted), every row of
 the fact is incremented by +1 or -1 and the mark set. Applying a fact twice, or concurrently from
-the hook and the sweep, changes nothing the second time. The increments are ``INSERT … ON CONFLICT
+the worker and the sweep, changes nothing the second time. The increments are ``INSERT … ON CONFLICT
 DO UPDATE SET col = col + EXCLUDED.col`` (additive, unlike the ORM's
 ``bulk_create(update_conflicts=True)``, which overwrites) with the rows in key order, so concurrent
 trades never deadlock. On PostgreSQL the mark read, both tables' increments and the mark write are
@@ -427,8 +428,8 @@ def rollups_mark_pending(fact_id: int) -> None:
 
 
 def rollups_sweep(*, limit: int = 5000) -> int:
-    """Apply the facts whose change the rollups have not followed yet (an after-commit hook lost in a
-    crashed process); returns how many changed the rollups."""
+    """Apply the facts whose change the rollups have not followed yet (a message lost with a
+    crashed process or a broker down); returns how many changed the rollups."""
     ids = list(
         TradeFactRollupMark.objects.filter(pending=True)
         .order_by("fact_id")

@@ -3,8 +3,10 @@
 ``market.deals`` calls :func:`trade_record` once a deal settles and :func:`trade_void` when one is
 reversed; ``manage.py trades_import`` feeds historical trades through the same :func:`trade_record`.
 Both are idempotent, so a retried call or a re-imported file changes nothing. What follows a change
-(live index, statistics) hangs off :func:`_after_trade_change`, run after commit; the statistics
-rollups are also marked pending in the writing transaction, so a lost hook is caught up by the sweep.
+(live index, statistics) hangs off :func:`_after_trade_change`, run after commit, which hands the
+fact to the statistics worker through a thread of this process (``market.core.sender``); the
+statistics rollups are also marked pending in the writing transaction, so a lost hook or message is
+caught up by the sweep.
 
 Recording is on the path of every settled deal, so it is kept short: the category and county are
 checked against a per-process memory of codes already seen (categories for a minute, divisions
@@ -29,8 +31,9 @@ from market.accounts.uscc import USCCError, uscc_validate
 from market.core.audit import audit_record
 from market.core.models import Region, RegionLevel
 from market.core.regions import region_county_require
+from market.core.sender import BatchSender
 from pricing.models import TradeFact, TradeFactRollupMark, TradeSource
-from pricing.rollups import rollups_fact_apply, rollups_mark_pending
+from pricing.rollups import rollups_mark_pending
 
 logger = logging.getLogger(__name__)
 
@@ -387,31 +390,41 @@ def trade_void(*, trade_id: str, reason: str) -> TradeFact | None:
     return fact
 
 
-def _after_trade_change(fact: TradeFact) -> None:
-    """Run after the commit that recorded or voided ``fact``: queue the live tick of its index series
-    (a recorded fact), then bring the statistics rollups in line.
+def _changes_send(fact_ids: list[int]) -> None:
+    """The sender's thread: one message to the statistics worker for the facts changed since the
+    last (``pricing.tasks.stats_facts_changed``: their rollups, then their series' live ticks)."""
+    from pricing.tasks import stats_facts_changed
 
-    Applying is idempotent (``pricing.rollups.rollups_fact_apply``), so a lost or failed run is
-    made good by the periodic sweep (``pricing.tasks.stats_sweep``) and a repeated one changes
-    nothing. A failure is logged, never raised: the trade itself is already committed.
+    stats_facts_changed.apply_async((fact_ids,), retry=False)
+
+
+# Off the caller's path: a settled deal's request returns after its insert and its commit; the
+# worker brings the rollups in line and pushes the ticks a few milliseconds later.
+_changes = BatchSender("trade facts changed", _changes_send)
+
+
+def changes_flush(timeout: float = 60.0) -> bool:
+    """Wait until this process's sender has sent every fact handed to it (``trades_import`` at its
+    end, before the process exits); False on ``timeout`` (what is left is the sweep's)."""
+    return _changes.flush(timeout)
+
+
+def _after_trade_change(fact: TradeFact) -> None:
+    """Run after the commit that recorded or voided ``fact``: hand its id to this process's sender,
+    whose thread asks the statistics worker to apply it to the rollups and, for a recorded fact, to
+    compute and push the indicative index of its series (``/ws/indices/``).
+
+    Nothing is lost with the message: the fact's rollup mark was set pending in the writing
+    transaction, applying is idempotent (``pricing.rollups.rollups_fact_apply``), and the periodic
+    sweep (``pricing.tasks.stats_sweep``) applies whatever a lost message (a crashed process, a
+    broker down, a full backlog) left pending. A lost tick costs nothing: the next trade's tick and
+    the close follow.
     """
     logger.debug(
-        "trade fact %s %s (category %s, region %s): applying to the statistics rollups",
+        "trade fact %s %s (category %s, region %s): handed to the statistics worker",
         fact.trade_id,
         "voided" if fact.voided_at else "recorded",
         fact.category_id,
         fact.region_id,
     )
-    if fact.voided_at is None:
-        # The indicative index of the trade's series, computed and pushed by a worker (``/ws/indices/``):
-        # queued first, as it is what subscribers wait for. One message to the broker, no retries.
-        try:
-            from pricing.index_tasks import index_tick_task
-
-            index_tick_task.apply_async((fact.pk,), retry=False)
-        except Exception:  # a lost tick costs nothing: the next trade's tick and the close follow
-            logger.exception("trade fact %s: indicative tick not queued", fact.trade_id)
-    try:
-        rollups_fact_apply(fact_id=fact.pk)
-    except Exception:
-        logger.exception("trade fact %s: rollups not applied, left to the sweep", fact.trade_id)
+    _changes.put(fact.pk)

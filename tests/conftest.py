@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,18 @@ def worker_start(
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def worker_wait(worker: subprocess.Popen, done, what: str, timeout: float = 60) -> None:
+    """Wait until ``done()`` is true, failing the test with the worker's output if it dies, or with
+    ``what`` (what the worker did not do) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if worker.poll() is not None:
+            pytest.fail("worker died:\n" + worker.stdout.read())
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 @pytest.fixture

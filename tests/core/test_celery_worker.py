@@ -1,6 +1,5 @@
 """A real Celery worker process, consuming from Redis and writing to the test database."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from market.accounts.models import Licence
 from market.accounts.services import licence_add, licence_decide
 from market.accounts.tasks import licences_expiry_sweep
 from tests.accounts.test_licences import png_bytes
+from tests.conftest import worker_wait
 from tests.factories import make_organisation, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -34,12 +34,8 @@ def test_expiry_sweep_runs_in_a_real_worker(celery_worker_process, operator):
 
     licences_expiry_sweep.delay()
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if Licence.objects.filter(pk=licence.pk, expiry_warned_at__isnull=False).exists():
-            break
-        if celery_worker_process.poll() is not None:
-            pytest.fail("worker died:\n" + celery_worker_process.stdout.read())
-        time.sleep(0.3)
-    else:
-        pytest.fail("the worker did not run the sweep within 60 s")
+    worker_wait(
+        celery_worker_process,
+        lambda: Licence.objects.filter(pk=licence.pk, expiry_warned_at__isnull=False).exists(),
+        "the worker did not run the sweep",
+    )

@@ -226,7 +226,7 @@ def test_without_stripe_keys_online_payment_is_refused_and_the_webhook_is_off(fl
 @pytest.mark.faults
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_webhook_is_applied_by_a_real_celery_worker(floor, fake_stripe, client, monkeypatch):
-    from tests.conftest import worker_start, worker_stop
+    from tests.conftest import worker_start, worker_stop, worker_wait
 
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_market")
     monkeypatch.setenv("STRIPE_API_BASE", fake_stripe.url)
@@ -237,12 +237,11 @@ def test_a_webhook_is_applied_by_a_real_celery_worker(floor, fake_stripe, client
     worker = worker_start("stripe")
     try:
         assert webhook(client, event).status_code == 200
-        deadline = time.monotonic() + 60
-        while Deal.objects.get(pk=deal.pk).status != DealStatus.PAID:
-            if worker.poll() is not None:
-                pytest.fail("worker died:\n" + worker.stdout.read())
-            assert time.monotonic() < deadline, "the worker did not apply the event"
-            time.sleep(0.2)
+        worker_wait(
+            worker,
+            lambda: Deal.objects.get(pk=deal.pk).status == DealStatus.PAID,
+            "the worker did not apply the event",
+        )
     finally:
         worker_stop(worker)
     assert StripeEvent.objects.get().processed_at is not None and payments_of(deal).count() == 1

@@ -6,12 +6,11 @@ to today, so the dashboard's two-year window always holds them."""
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import TestCase
 from django.utils import timezone
 from openpyxl import load_workbook
 
@@ -23,10 +22,9 @@ from market.deals.models import Manifest, ManifestStatus
 from pricing import selectors
 from pricing.index_models import IndexSeries, IndexValue
 from pricing.periods import month_add, period_start
-from pricing.services import trade_record
 from tests.deals.conftest import HAZARDOUS_CATEGORY, DealFloor, licence_give
 from tests.factories import COUNTY_TANGSHAN, make_member, make_organisation, make_user
-from tests.pricing.conftest import SUZHOU_WUZHONG, TANGSHAN_GUYE, TANGSHAN_LUBEI, trade_args
+from tests.pricing.conftest import SUZHOU_WUZHONG, TANGSHAN_GUYE, TANGSHAN_LUBEI, record_on
 from tests.test_i18n import _compiled_english_catalogue  # noqa: F401 - the English page below
 from tests.trading.conftest import Floor, make_party, published_lot
 
@@ -42,12 +40,7 @@ def html(response) -> str:
     return response.content.decode()
 
 
-def record(day: date, **overrides):
-    settled = datetime(day.year, day.month, day.day, 14, tzinfo=SHANGHAI)
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return trade_record(
-            **trade_args(awarded_at=settled - timedelta(hours=3), settled_at=settled, **overrides)
-        )
+record = record_on
 
 
 def officer(jurisdiction: str, name: str | None = None):

@@ -46,3 +46,29 @@ def trade_args(**overrides) -> dict:
 
 def make_trade(**overrides):
     return trade_record(**trade_args(**overrides))
+
+
+def committed(change, /, **kwargs):
+    """``change(**kwargs)`` (``trade_record`` or ``trade_void``) as after a real commit: its
+    after-commit hook run (which hands the fact to the sender's thread), then what the statistics
+    worker does on the message: every change still pending applied to the rollups (the sweep's
+    code, ``pricing.tasks.stats_sweep``; ``tests/pricing/test_rollups_record_path.py`` follows a
+    message through a real worker)."""
+    from django.test import TestCase
+
+    from pricing.tasks import stats_sweep
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        result = change(**kwargs)
+    stats_sweep()
+    return result
+
+
+def record_on(day, **overrides):
+    """A trade settled at 14:00 on ``day`` (Shanghai), awarded three hours earlier, counted."""
+    from datetime import timedelta
+
+    settled = datetime(day.year, day.month, day.day, 14, tzinfo=SHANGHAI)
+    return committed(
+        trade_record, **trade_args(awarded_at=settled - timedelta(hours=3), settled_at=settled, **overrides)
+    )

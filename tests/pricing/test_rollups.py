@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections, transaction
+from django.test import TestCase
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from listings.models import Category
 from market.accounts.uscc import uscc_make
 from market.core.models import Region
-from pricing import rollups
+from pricing import rollups, services
 from pricing.models import (
     DisclosureContribution,
     FillStatus,
@@ -28,8 +29,8 @@ from pricing.models import (
     VolumeRollup,
 )
 from pricing.services import trade_record, trade_void
-from pricing.tasks import stats_sweep
-from tests.pricing.conftest import SUZHOU_WUZHONG, TANGSHAN_LUBEI, trade_args
+from pricing.tasks import stats_facts_changed, stats_sweep
+from tests.pricing.conftest import SUZHOU_WUZHONG, TANGSHAN_LUBEI, at, committed, trade_args
 
 pytestmark = pytest.mark.django_db
 
@@ -116,18 +117,14 @@ def assert_rollups_match_facts():
 
 
 def record(**overrides):
-    """trade_record with its after-commit hook run (as after a real commit)."""
-    from django.test import TestCase
+    """trade_record as after a real commit, counted as the statistics worker counts it."""
 
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return trade_record(**trade_args(**overrides))
+    return committed(trade_record, **trade_args(**overrides))
 
 
 def void(trade_id: str):
-    from django.test import TestCase
 
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return trade_void(trade_id=trade_id, reason="成交撤销")
+    return committed(trade_void, trade_id=trade_id, reason="成交撤销")
 
 
 def moment(day: date, minutes: int) -> datetime:
@@ -235,16 +232,65 @@ def test_a_lost_hook_is_made_good_by_the_sweep():
     assert_rollups_match_facts()
 
 
-def test_a_failing_rollup_never_fails_the_trade(monkeypatch, caplog):
-    def broken(**kwargs):
-        raise RuntimeError("database went away")
+def test_a_message_that_cannot_be_sent_never_fails_the_trade_and_the_sweep_counts_it(monkeypatch, caplog):
+    from pricing.tasks import stats_facts_changed
 
-    monkeypatch.setattr("pricing.services.rollups_fact_apply", broken)
-    fact = record(trade_id="deal:broken")
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker went away")
+
+    monkeypatch.setattr(stats_facts_changed, "apply_async", broker_down)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        fact = trade_record(**trade_args(trade_id="deal:unsent"))
     assert TradeFact.objects.filter(pk=fact.pk).exists()
+    assert services.changes_flush()
+    assert "1 items not sent" in caplog.text
+    assert TradeFactRollupMark.objects.get(fact=fact).pending and not VolumeRollup.objects.exists()
+    assert stats_sweep() == 1
+    assert_rollups_match_facts()
+
+
+def test_a_fact_that_fails_in_the_worker_stays_pending_and_the_others_are_counted(monkeypatch, caplog):
+    from pricing import tasks
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        broken = trade_record(**trade_args(trade_id="deal:broken"))
+        fine = trade_record(**trade_args(trade_id="deal:fine", county_code=SUZHOU_WUZHONG))
+    apply = tasks.rollups_fact_apply
+
+    def apply_unless_broken(*, fact_id):
+        if fact_id == broken.pk:
+            raise RuntimeError("database went away")
+        return apply(fact_id=fact_id)
+
+    monkeypatch.setattr(tasks, "rollups_fact_apply", apply_unless_broken)
+    assert tasks.stats_facts_changed([broken.pk, fine.pk]) == 1
     assert "rollups not applied" in caplog.text
+    assert set(TradeFactRollupMark.objects.filter(pending=True).values_list("fact_id", flat=True)) == {
+        broken.pk
+    }
     monkeypatch.undo()
     assert stats_sweep() == 1
+    assert_rollups_match_facts()
+
+
+def test_the_worker_pushes_one_tick_for_each_series_and_day_a_message_moved(monkeypatch):
+    """The last recorded fact of each category, county and business day: the indicative values read
+    every trade of the day, so an earlier fact of the same cell and day adds nothing; a voided fact
+    pushes none."""
+    from pricing import indices, tasks
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        a = trade_record(**trade_args(trade_id="deal:t1"))
+        b = trade_record(**trade_args(trade_id="deal:t2"))
+        c = trade_record(**trade_args(trade_id="deal:t3", county_code=SUZHOU_WUZHONG))
+        d = trade_record(**trade_args(trade_id="deal:t4", category_code="paper.occ"))
+        trade_void(trade_id=d.trade_id, reason="撤销")
+        e = trade_record(**trade_args(trade_id="deal:t5", settled_at=at(9, 11)))  # a's cell, a later day
+    pushed = []
+    monkeypatch.setattr(indices, "indicative_publish", pushed.append)
+    assert indices.indicative_day(e) > indices.indicative_day(a) == indices.indicative_day(b)
+    assert tasks.stats_facts_changed([a.pk, b.pk, e.pk, c.pk, d.pk]) == 4
+    assert sorted(pushed) == sorted([b.pk, c.pk, e.pk])
     assert_rollups_match_facts()
 
 
@@ -439,8 +485,9 @@ def test_stats_rebuild_without_facts_says_so():
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_trades_voids_and_a_rebuild_count_each_fact_exactly_once():
-    """Eight threads record (and some void) trades into the same cells while another rebuilds the
-    month over and over: the rollups end equal to the facts, with no deadlock."""
+    """Eight threads record (and some void) trades into the same cells and apply them as the worker
+    does, while another rebuilds the month over and over: the rollups end equal to the facts, with
+    no deadlock."""
     errors = []
     start = threading.Barrier(9)
     settled = moment(date(2026, 3, 10), 600)
@@ -450,7 +497,7 @@ def test_concurrent_trades_voids_and_a_rebuild_count_each_fact_exactly_once():
             start.wait()
             for i in range(8):
                 trade_id = f"deal:c{n}-{i}"
-                trade_record(
+                fact = trade_record(
                     **trade_args(
                         trade_id=trade_id,
                         settled_at=settled,
@@ -459,8 +506,10 @@ def test_concurrent_trades_voids_and_a_rebuild_count_each_fact_exactly_once():
                         seller_uscc=SELLERS[n % 4],
                     )
                 )
+                stats_facts_changed([fact.pk])  # what the statistics worker does on its message
                 if i % 3 == 0:
                     trade_void(trade_id=trade_id, reason="撤销")
+                    stats_facts_changed([fact.pk])
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

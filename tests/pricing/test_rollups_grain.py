@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection, transaction
-from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -24,6 +23,7 @@ from pricing import selectors
 from pricing.models import TradeFact, VolumeRollup
 from pricing.periods import period_end, periods
 from pricing.services import trade_record, trade_void
+from tests.pricing.conftest import committed
 
 pytestmark = pytest.mark.django_db
 
@@ -163,18 +163,18 @@ def check_every_question():
 def record(n: int, category, county, offset, minute, kg, fen):
     settled = datetime.combine(START + timedelta(days=offset), datetime.min.time(), tzinfo=SHANGHAI)
     settled += timedelta(minutes=minute)
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return trade_record(
-            trade_id=f"deal:g{n}",
-            awarded_at=settled - timedelta(hours=1),
-            settled_at=settled,
-            category_code=category,
-            county_code=county,
-            seller_uscc=SELLERS[n % 3],
-            buyer_uscc=BUYERS[n % 3],
-            quantity_t=Decimal(kg) / 1000,
-            unit_price=Decimal(fen) / 100,
-        )
+    return committed(
+        trade_record,
+        trade_id=f"deal:g{n}",
+        awarded_at=settled - timedelta(hours=1),
+        settled_at=settled,
+        category_code=category,
+        county_code=county,
+        seller_uscc=SELLERS[n % 3],
+        buyer_uscc=BUYERS[n % 3],
+        quantity_t=Decimal(kg) / 1000,
+        unit_price=Decimal(fen) / 100,
+    )
 
 
 @hypothesis_settings(
@@ -206,8 +206,7 @@ def test_every_question_at_every_level_equals_a_direct_aggregation_of_the_facts(
             for n, (category, county, offset, minute, kg, fen, voided) in enumerate(trades):
                 record(n, category, county, offset, minute, kg, fen)
                 if voided:
-                    with TestCase.captureOnCommitCallbacks(execute=True):
-                        trade_void(trade_id=f"deal:g{n}", reason="撤销")
+                    committed(trade_void, trade_id=f"deal:g{n}", reason="撤销")
             # only the nation and the provinces have day rows
             assert set(VolumeRollup.objects.filter(grain="day").values_list("level", flat=True)) <= {
                 "national",

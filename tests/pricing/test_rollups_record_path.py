@@ -10,9 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from listings.models import Category
+from market.core.sender import BatchSender
 from pricing import services
 from pricing.models import TradeFact, TradeFactRollupMark, VolumeRollup
-from tests.pricing.conftest import at, trade_args
+from pricing.tasks import stats_facts_changed
+from tests.pricing.conftest import SUZHOU_WUZHONG, at, trade_args
 
 
 @pytest.fixture(autouse=True)
@@ -23,31 +25,67 @@ def _fresh_memory():
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_trade_is_one_statement_then_its_rollups_two_in_an_asynchronous_commit():
+def test_a_trade_is_one_statement_and_its_rollups_two_in_an_asynchronous_commit_in_the_worker(monkeypatch):
     """Outside a transaction (as ``market.deals`` calls it, after the deal's commit): the fact and
-    its pending mark in one statement, committed on its own; after it the rollups in one
-    transaction of two statements, the first of which makes its commit asynchronous. No savepoint,
-    no read of the fact first, no look-up of a category or county seen before."""
+    its pending mark in one statement, committed on its own, and nothing else on the caller's path
+    (no savepoint, no read of the fact first, no look-up of a category or county seen before); its
+    id handed to the sender. The worker's message then applies it to the rollups in one transaction
+    of two statements, the first of which makes its commit asynchronous, before its tick."""
+    sent = []
+    monkeypatch.setattr(services, "_changes", BatchSender("spy", sent.extend))
     services.trade_record(**trade_args(trade_id="deal:warm"))
     with CaptureQueriesContext(connection) as queries:
         fact = services.trade_record(**trade_args(trade_id="deal:one", settled_at=at(6, 11)))
     sql = [" ".join(q["sql"].split()) for q in queries.captured_queries]
-    assert len(sql) == 5, sql
-    assert sql[0].startswith('WITH fact AS ( INSERT INTO "pricing_tradefact"')
-    assert sql[1] == "BEGIN" and sql[4] == "COMMIT", sql
-    assert "set_config('synchronous_commit', 'off', true)" in sql[2]
-    assert not [s for s in sql if "SAVEPOINT" in s or "listings_category" in s or "core_region" in s]
-    assert TradeFactRollupMark.objects.get(fact=fact).counted
-    assert (
-        VolumeRollup.objects.get(grain="day", region="CN", category="ferrous", period=at(6).date()).trades
-        == 1
-    )
+    assert len(sql) == 1 and sql[0].startswith('WITH fact AS ( INSERT INTO "pricing_tradefact"'), sql
+    assert TradeFactRollupMark.objects.get(fact=fact).pending
+    assert not VolumeRollup.objects.exists()  # not on the caller's path
+    assert services.changes_flush() and sent[-1] == fact.pk
+
+    with CaptureQueriesContext(connection) as queries:
+        assert stats_facts_changed([fact.pk]) == 1
+    sql = [" ".join(q["sql"].split()) for q in queries.captured_queries]
+    assert sql[0] == "BEGIN" and sql[3] == "COMMIT", sql
+    assert "set_config('synchronous_commit', 'off', true)" in sql[1]
+    mark = TradeFactRollupMark.objects.get(fact=fact)
+    assert mark.counted and not mark.pending
+    day = VolumeRollup.objects.get(grain="day", region="CN", category="ferrous", period=at(6).date())
+    assert day.trades == 1
 
     # A repeat inserts nothing, reads the stored fact and runs no hook.
     with CaptureQueriesContext(connection) as queries:
         again = services.trade_record(**trade_args(trade_id="deal:one", settled_at=at(6, 11)))
     assert again.pk == fact.pk and len(queries.captured_queries) == 2
+    assert services.changes_flush() and sent.count(fact.pk) == 1
     assert TradeFact.objects.count() == 2
+
+
+@pytest.mark.faults
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_real_worker_counts_the_trades_the_sender_hands_it():
+    """Trades recorded and voided through the services, in this process; a real Celery worker (no
+    beat, so no sweep) receives the sender's messages and brings the rollups in line."""
+    from tests.conftest import worker_start, worker_stop, worker_wait
+    from tests.pricing.test_rollups import assert_rollups_match_facts
+
+    worker = worker_start("statistics", fresh=True)
+    try:
+        kept = services.trade_record(**trade_args(trade_id="deal:w1", quantity_t=Decimal("4.000")))
+        services.trade_record(**trade_args(trade_id="deal:w2", county_code=SUZHOU_WUZHONG))
+        voided = services.trade_record(**trade_args(trade_id="deal:w3", category_code="paper.occ"))
+        services.trade_void(trade_id=voided.trade_id, reason="撤销")
+        assert services.changes_flush()
+        worker_wait(
+            worker,
+            lambda: not TradeFactRollupMark.objects.filter(pending=True).exists(),
+            "the worker did not apply the trades",
+        )
+    finally:
+        worker_stop(worker)
+    assert_rollups_match_facts()
+    national = VolumeRollup.objects.get(grain="month", region="CN", category="ferrous.heavy")
+    assert national.trades == 2 and national.tonnes == kept.quantity_t + Decimal("120.500")
+    assert not VolumeRollup.objects.filter(category="paper").exists()
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

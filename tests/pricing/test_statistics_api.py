@@ -1,20 +1,19 @@
 """Statistics for logged-in users (who may see which area) and the open data (disclosure control),
 through the API, and the selectors behind them."""
 
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import TestCase
 from django.utils import timezone
 
 from market.accounts.models import GovernmentOffice, GovernmentOfficer
 from market.accounts.uscc import uscc_make
 from pricing import selectors
-from pricing.services import trade_record, trade_void
+from pricing.services import trade_void
 from tests.factories import make_member, make_organisation, make_user
-from tests.pricing.conftest import SUZHOU_WUZHONG, TANGSHAN_GUYE, TANGSHAN_LUBEI, trade_args
+from tests.pricing.conftest import SUZHOU_WUZHONG, TANGSHAN_GUYE, TANGSHAN_LUBEI, committed, record_on
 from tests.test_i18n import _compiled_english_catalogue  # noqa: F401 - English messages below
 
 pytestmark = pytest.mark.django_db
@@ -25,12 +24,7 @@ OPEN = "/api/v1/open/volume/"
 SHIJIAZHUANG_CHANGAN = "130102"  # 河北省石家庄市长安区: Hebei, outside 唐山
 
 
-def record(day: date, **overrides):
-    settled = datetime(day.year, day.month, day.day, 14, tzinfo=SHANGHAI)
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return trade_record(
-            **trade_args(awarded_at=settled - timedelta(hours=3), settled_at=settled, **overrides)
-        )
+record = record_on
 
 
 def officer(jurisdiction: str):
@@ -52,8 +46,7 @@ def trades():
     record(date(2026, 3, 5), quantity_t=q, unit_price=Decimal("1000.00"), county_code=SHIJIAZHUANG_CHANGAN)
     record(date(2026, 3, 6), quantity_t=q, unit_price=Decimal("3000.00"), county_code=SUZHOU_WUZHONG)
     voided = record(date(2026, 3, 7), quantity_t=q, unit_price=Decimal("9000.00"))
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        trade_void(trade_id=voided.trade_id, reason="撤销")
+    committed(trade_void, trade_id=voided.trade_id, reason="撤销")
 
 
 def _point(body, label):

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,9 +25,8 @@ from market.core.db_router import ReplicaRouter, reading_replica, replica_alias
 from market.core.models import AuditEntry, Region
 from pricing.models import TradeFact, VolumeRollup
 from pricing.periods import month_add
-from pricing.services import trade_record
 from tests.factories import make_user
-from tests.pricing.conftest import TANGSHAN_GUYE, trade_args
+from tests.pricing.conftest import TANGSHAN_GUYE, record_on
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -111,13 +109,6 @@ def test_database_replica_url_is_parsed_like_database_url():
 # --- the pages and the API against the replica ------------------------------------------------------
 
 
-def _record(day, **overrides):
-    settled = datetime(day.year, day.month, day.day, 14, tzinfo=SHANGHAI)
-    return trade_record(
-        **trade_args(awarded_at=settled - timedelta(hours=3), settled_at=settled, **overrides)
-    )
-
-
 def _officer(jurisdiction: str):
     user = make_user()
     office = GovernmentOffice.objects.create(name="唐山市商务局", jurisdiction_id=jurisdiction)
@@ -143,8 +134,8 @@ def _get(client, url, params=None):
 @replica_db
 def test_dashboards_and_open_data_read_the_replica_and_writes_go_to_the_primary(client, replica_on):
     last_month = month_add(timezone.localdate(), -1).replace(day=10)
-    _record(last_month, quantity_t=Decimal("10.000"), unit_price=Decimal("2500.00"))
-    _record(
+    record_on(last_month, quantity_t=Decimal("10.000"), unit_price=Decimal("2500.00"))
+    record_on(
         last_month, quantity_t=Decimal("10.000"), unit_price=Decimal("2000.00"), county_code=TANGSHAN_GUYE
     )
     officer = _officer(TANGSHAN)
@@ -199,7 +190,7 @@ def test_dashboards_and_open_data_read_the_replica_and_writes_go_to_the_primary(
 def test_without_a_replica_everything_stays_on_the_primary(client, settings):
     settings.DATABASE_REPLICA_ALIAS = ""
     last_month = month_add(timezone.localdate(), -1).replace(day=10)
-    _record(last_month, quantity_t=Decimal("10.000"), unit_price=Decimal("2500.00"))
+    record_on(last_month, quantity_t=Decimal("10.000"), unit_price=Decimal("2500.00"))
     client.force_login(_officer(TANGSHAN))
     for url in ("/dashboard/", "/open-data/", "/api/v1/open/volume/"):
         response, primary, replica = _get(client, url)

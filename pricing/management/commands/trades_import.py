@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from pricing.models import TradeSource
 from pricing.selectors import trade_fact_exists
-from pricing.services import FIELD_LABELS, trade_record
+from pricing.services import FIELD_LABELS, changes_flush, trade_record
 
 COLUMNS = (
     "trade_id",
@@ -121,6 +121,7 @@ class Command(BaseCommand):
                     imported += 1
         finally:
             bar.close()
+            changes_flush()  # the statistics worker's messages out before the process ends
         return imported, present, rejected
 
     def _write_rejects(self, path: str, header: list[str], rejected: list[tuple[int, dict, str]]) -> None:
