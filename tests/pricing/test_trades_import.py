@@ -117,3 +117,18 @@ def test_missing_columns_or_file_stop_the_command(tmp_path):
     with pytest.raises(CommandError, match="UTF-8"):
         _run(str(gbk))
     assert not TradeFact.objects.exists()
+
+
+def test_messages_still_unsent_at_the_end_are_reported_and_left_to_the_sweep(tmp_path, monkeypatch):
+    from pricing.management.commands import trades_import
+    from pricing.models import VolumeRollup
+    from pricing.tasks import stats_sweep
+
+    monkeypatch.setattr(trades_import, "changes_flush", lambda: False)  # the broker did not take them in time
+    out, err = io.StringIO(), io.StringIO()
+    call_command("trades_import", _write(tmp_path, ROWS[:2]), "--no-progress", stdout=out, stderr=err)
+    assert "导入 2 条" in out.getvalue()
+    assert "部分成交尚未通知统计任务，将由定期补录计入统计。" in err.getvalue()
+    assert not VolumeRollup.objects.exists()
+    assert stats_sweep() == 2
+    assert VolumeRollup.objects.filter(grain="month", region="CN").exists()

@@ -79,6 +79,10 @@ class Command(BaseCommand):
         except csv.Error as exc:
             raise CommandError(_("CSV 格式错误：%(error)s") % {"error": exc}) from exc
 
+        # The statistics worker's messages out before the process ends (at most a minute); what is left
+        # is counted by the periodic sweep, and the operator is told so.
+        if imported and not changes_flush():
+            self.stderr.write(_("部分成交尚未通知统计任务，将由定期补录计入统计。"))
         if rejects:
             self._write_rejects(rejects, header, rejected)
         self.stdout.write(
@@ -121,7 +125,6 @@ class Command(BaseCommand):
                     imported += 1
         finally:
             bar.close()
-            changes_flush()  # the statistics worker's messages out before the process ends
         return imported, present, rejected
 
     def _write_rejects(self, path: str, header: list[str], rejected: list[tuple[int, dict, str]]) -> None:
