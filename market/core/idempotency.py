@@ -46,11 +46,17 @@ MAX_KEY = 255
 
 
 def _request_hash(request) -> str:
+    return request_hash(request.method, request.path, request.data)
+
+
+def request_hash(method: str, path: str, data) -> str:
+    """What tells a retry from another request sent with the same key: the method, the path and the
+    parsed body."""
     try:
-        body = json.dumps(request.data, sort_keys=True, default=str)
+        body = json.dumps(data, sort_keys=True, default=str)
     except (TypeError, ValueError):
-        body = repr(request.data)
-    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+        body = repr(data)
+    return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
 
 
 def _replay(record: IdempotencyKey, request_hash: str) -> Response:
@@ -148,11 +154,20 @@ def _refusal(exc: Exception, request, context) -> Response:
 
 
 def _scope(request) -> str:
-    return f"{request.method} {request.path}"[:255]
+    return scope_of(request.method, request.path)
+
+
+def scope_of(method: str, path: str) -> str:
+    return f"{method} {path}"[:255]
 
 
 def _answer(response: Response) -> str:
-    return json.dumps(response.data, default=str)
+    return answer_text(response.data)
+
+
+def answer_text(data) -> str:
+    """An answer as it is kept (the ``response`` column's JSON)."""
+    return json.dumps(data, default=str)
 
 
 def _remember(request, key: str, request_hash: str, response: Response) -> None:
@@ -160,7 +175,7 @@ def _remember(request, key: str, request_hash: str, response: Response) -> None:
     (``IntegrityError``), which rolls the work back with it. One INSERT written once (PostgreSQL;
     compiling the model's insert cost more than running it), the model's own elsewhere."""
     if connection.vendor == "postgresql":
-        execute_many([Statement(_insert_sql(), _row(request, key, request_hash, response))])
+        execute_many([Statement(insert_sql(), _row(request, key, request_hash, response))])
         return
     IdempotencyKey.objects.create(
         user=request.user, key=key, scope=_scope(request), request_hash=request_hash,
@@ -169,7 +184,14 @@ def _remember(request, key: str, request_hash: str, response: Response) -> None:
 
 
 def _row(request, key: str, request_hash: str, response: Response) -> list:
-    return [request.user.pk, key, _scope(request), request_hash, response.status_code, _answer(response)]
+    return answer_row(
+        request.user.pk, key, _scope(request), request_hash, response.status_code, response.data
+    )
+
+
+def answer_row(user_id: int, key: str, scope: str, request_hash: str, status_code: int, data) -> list:
+    """The values of ``insert_sql`` and ``refusal_sql``, in their order."""
+    return [user_id, key, scope, request_hash, status_code, answer_text(data)]
 
 
 def _columns(*names) -> str:
@@ -178,7 +200,7 @@ def _columns(*names) -> str:
 
 
 @cache
-def _insert_sql() -> str:
+def insert_sql() -> str:
     """The answer's row (PostgreSQL), its values in ``_row``'s order."""
     return (
         f"INSERT INTO {connection.ops.quote_name(IdempotencyKey._meta.db_table)} "  # noqa: S608 (the model's own)
@@ -188,10 +210,10 @@ def _insert_sql() -> str:
 
 
 @cache
-def _refusal_sql() -> str:
-    """``_insert_sql`` that changes nothing when a request with the same key was kept first."""
+def refusal_sql() -> str:
+    """``insert_sql`` that changes nothing when a request with the same key was kept first."""
     (once,) = [c for c in IdempotencyKey._meta.constraints if c.name == "idempotency_key_once"]
-    return f"{_insert_sql()} ON CONFLICT ({_columns(*once.fields)}) DO NOTHING RETURNING {_columns('id')}"
+    return f"{insert_sql()} ON CONFLICT ({_columns(*once.fields)}) DO NOTHING RETURNING {_columns('id')}"
 
 
 def _replayed(request, key: str, request_hash: str) -> Response | None:
@@ -208,7 +230,7 @@ def _remember_refusal(
     disk when it is a transaction of its own (``commit.execute_many_async``); in a caller's transaction
     the row is part of it, whose commit stays as durable as it was."""
     run = execute_many_async if asynchronous else execute_many
-    (kept,) = run([Statement(_refusal_sql(), _row(request, key, request_hash, response))])
+    (kept,) = run([Statement(refusal_sql(), _row(request, key, request_hash, response))])
     return bool(kept)
 
 

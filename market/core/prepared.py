@@ -130,12 +130,20 @@ class Prepared:
         if c.model is None:
             raise TypeError("Prepared runs querysets of model instances (others: sql())")
         sql, params = self.sql(using, **values)
-        connection = connections[using]
-        with connection.cursor() as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
+        return self.instances(rows, using)
+
+    def instances(self, rows, using: str = "default") -> list:
+        """The model instances of ``rows`` fetched by running ``sql()`` (as ``all`` builds them): for a
+        statement sent with others (``market.trading.gateway``)."""
+        c = self.compiled(using)
+        if c.model is None:
+            raise TypeError("Prepared runs querysets of model instances (others: sql())")
         if not rows:
             return []
+        connection = connections[using]
         out = []
         populators = get_related_populators(c.klass_info, c.select, using)
         for row in rows:

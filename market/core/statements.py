@@ -180,17 +180,27 @@ def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> li
     Each update must be of a model of its own, other than the inserted one: one statement must not
     write a row twice (PostgreSQL would apply only one of the writes, silently)."""
     updates = [u if isinstance(u, Statement) else _checked_update(*u, using) for u in updates]
-    models = [u.model for u in updates]
-    if objs:
-        models.append(type(objs[0]))
-    if None in models or len(set(models)) != len(models):
-        raise ValueError("one statement must not write one table twice (nor a table it cannot tell)")
     connection = connections[using]
     if not objs or connection.vendor != "postgresql":
+        _one_write_each(objs, updates)
         counts = execute_many(updates, using=using)
         if objs:
             type(objs[0]).objects.using(using).bulk_create(objs)
         return counts
+    statement = insert_with_updates_statement(objs, updates, using=using)
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        rows = cursor.fetchall()
+    return _inserted(objs, updates, rows, using)
+
+
+def insert_with_updates_statement(
+    objs: list, updates: list[Statement], *, using: str = "default"
+) -> Statement:
+    """The one statement ``insert_with_updates`` runs on PostgreSQL (``objs`` not empty), not run: to
+    be sent with others (``market.trading.gateway``). Its ``then`` gives the objects their primary
+    keys and calls each update's ``then`` with the rows it changed."""
+    _one_write_each(objs, updates)
     clauses, counted, params = [], [], []
     for i, update in enumerate(updates):
         clauses.append(f"u{i} AS ({update.sql} RETURNING 1)")
@@ -200,9 +210,18 @@ def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> li
     params.extend(insert_params)
     if clauses:  # each update's row count, from the RETURNING of the insert (the same on every row)
         insert = f"WITH {', '.join(clauses)} {insert}, {', '.join(counted)}"
-    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
-        cursor.execute(insert, params)
-        rows = cursor.fetchall()
+    return Statement(insert, params, lambda rows: _inserted(objs, updates, rows, using))
+
+
+def _one_write_each(objs: list, updates: list[Statement]) -> None:
+    models = [u.model for u in updates]
+    if objs:
+        models.append(type(objs[0]))
+    if None in models or len(set(models)) != len(models):
+        raise ValueError("one statement must not write one table twice (nor a table it cannot tell)")
+
+
+def _inserted(objs: list, updates: list[Statement], rows: list, using: str) -> list[int]:
     if len(rows) != len(objs):
         raise DatabaseError(f"{len(objs)} rows to insert, {len(rows)} inserted")
     for obj, row in zip(objs, rows, strict=True):

@@ -139,13 +139,18 @@ def sale_state_for(
 
 def auction_rank(sale: Sale, bidder: Bidder) -> int:
     """1 for the leader; the others by the highest amount they authorised, earlier first on ties
-    (one query, whatever the number of bidders)."""
+    (one query, whatever the number of bidders). ``bidder`` counts as it stands in memory: the bid
+    gateway answers before it writes the bidder's row (new, or with its maximum raised)."""
     if sale.leader_id == bidder.organisation_id:
         return 1
-    others = sorted(
+    stored = (
         Bidder.objects.filter(sale=sale)
         .exclude(organisation_id=sale.leader_id)
-        .values_list("pk", "maximum", "created_at"),
+        .exclude(pk=bidder.pk)
+        .values_list("pk", "maximum", "created_at")
+    )
+    others = sorted(
+        [*stored, (bidder.pk, bidder.maximum, bidder.created_at)],
         key=lambda row: (-(row[1] or 0), row[2], row[0]),
     )
     ahead = next(i for i, row in enumerate(others) if row[0] == bidder.pk)

@@ -704,13 +704,22 @@ def _steps_write(sale: Sale, outcome: engine.Outcome, *, actor, acting_org: int,
     """The outcome's bid rows, the sale's new state and ``also`` (updates of other rows, as
     update statements) written in one statement: every round trip under the sale's lock is
     one that every other bidder on the lot waits for (``market.core.statements``)."""
-    rows = _steps_rows(sale, outcome.steps, actor=actor, acting_org=acting_org, ip=ip, known=known)
-    _state_write(sale, outcome.state)
-    fields = {name: getattr(sale, Sale._meta.get_field(name).attname) for name in _SALE_BID_FIELDS}
-    *_, sale_rows = insert_with_updates(rows, [*also, row_update_statement(Sale, sale.pk, fields)])
+    rows, updates = _steps_changes(
+        sale, outcome, actor=actor, acting_org=acting_org, ip=ip, known=known, also=also
+    )
+    *_, sale_rows = insert_with_updates(rows, updates)
     if sale_rows != 1:  # as ``save(update_fields=...)`` refuses to change nothing
         raise DatabaseError(f"sale {sale.pk}: its row was not updated")
     return rows
+
+
+def _steps_changes(sale: Sale, outcome: engine.Outcome, *, actor, acting_org: int, ip, known=None, also=()):
+    """The outcome's bid rows (not saved) and the updates ``_steps_write`` sends with them: ``also``,
+    then the sale's new state (applied to ``sale`` in memory now)."""
+    rows = _steps_rows(sale, outcome.steps, actor=actor, acting_org=acting_org, ip=ip, known=known)
+    _state_write(sale, outcome.state)
+    fields = {name: getattr(sale, Sale._meta.get_field(name).attname) for name in _SALE_BID_FIELDS}
+    return rows, [*also, row_update_statement(Sale, sale.pk, fields)]
 
 
 def _steps_rows(sale: Sale, steps, *, actor, acting_org: int, ip, known=None) -> list[Bid]:

@@ -18,6 +18,25 @@ from tests.trading.conftest import close_now, make_party, published_lot
 pytestmark = pytest.mark.django_db
 
 
+def pytest_generate_tests(metafunc):
+    """Every test here runs twice: the parties' bids through the API view (their clients signed in),
+    and through the bid gateway (their clients sending API tokens, ``market.trading.gateway``), which
+    answers the common bid itself and hands the view every other one. Tests of the view's own
+    statements (``view_statements``) run once; ``test_gateway.py`` holds the gateway's."""
+    if "floor" in metafunc.fixturenames and not metafunc.definition.get_closest_marker("view_statements"):
+        metafunc.parametrize("floor", ["view", "gateway"], indirect=True)
+
+
+@pytest.fixture
+def floor(floor, request):
+    if getattr(request, "param", "view") == "gateway":
+        from tests.trading.conftest import by_token
+
+        for party in [floor.seller, *floor.buyers]:
+            by_token(party)
+    return floor
+
+
 def test_proxy_bidding_answers_a_challenger_and_the_history_shows_labels_not_names(
     floor, django_capture_on_commit_callbacks
 ):
@@ -162,7 +181,7 @@ def test_a_viewer_member_cannot_bid(floor):
     party = floor.buyers[0]
     viewer = make_user()
     make_member(party.org, role=MemberRole.VIEWER, user=viewer)
-    party.client.force_authenticate(viewer)
+    party.act_as(viewer)
     floor.sale()
     assert party.bid(floor.lot, 2000).status_code == 403
 
@@ -439,6 +458,7 @@ def test_a_relisted_lots_new_sale_carries_its_sequence_on(floor, django_capture_
     assert floor.lot.sequence == r.json()["sequence"] and floor.lot.current_price == Decimal("2000.00")
 
 
+@pytest.mark.view_statements
 def test_a_bid_refused_before_the_lock_rolls_nothing_back_and_its_answer_is_kept(floor):
     """Most refusals on a busy lot (``bid_too_low`` on a price that has moved) are decided from
     committed rows before any transaction: nothing is rolled back, so the connection keeps its
@@ -462,6 +482,7 @@ def test_a_bid_refused_before_the_lock_rolls_nothing_back_and_its_answer_is_kept
     assert Bid.objects.count() == 1
 
 
+@pytest.mark.view_statements
 def test_an_accepted_bid_writes_its_rows_under_the_sales_lock_in_one_statement(floor):
     """Every round trip under the sale's lock is one every other bidder on the lot waits for: the
     bid row, the bidder's raised maximum and the sale's new state go in one statement, and all of
@@ -508,6 +529,7 @@ def test_an_accepted_bid_writes_its_rows_under_the_sales_lock_in_one_statement(f
     assert Bidder.objects.get(sale=sale, organisation=a.org).maximum == Decimal("2600.00")
 
 
+@pytest.mark.view_statements
 def test_a_retry_from_the_bidder_who_leads_is_replayed_without_queueing_for_the_lock(floor):
     """A lost answer to an accepted bid: the bidder who still leads retries with the same key and
     gets the first answer at once, without asking for the sale's lock (which a retry from a bidder

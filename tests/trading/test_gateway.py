@@ -1,0 +1,366 @@
+"""The bid gateway (``market.trading.gateway``): the common bid sent with an API token answered in two
+round trips, leaving the same rows and giving the same answers as the API view; everything else
+handed to the view with nothing written. ``test_auction_api.py`` runs its tests both ways too."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from market.core.models import AuditEntry, IdempotencyKey, Notification
+from market.trading import api, gateway
+from market.trading.models import Bid, Bidder, Sale
+from tests.trading.conftest import Floor, Party, by_token, make_party, published_lot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tx_floor(transactional_db) -> Floor:
+    seller = make_party(role="generator", region="130203", name="唐山钢铁集团有限公司")
+    buyers = [make_party(name=f"网关回收{i}号有限公司") for i in range(2)]
+    return Floor(seller=seller, buyers=buyers, lot=published_lot(seller.org))
+
+
+@pytest.fixture
+def no_view(monkeypatch):
+    """The API view's bid refuses to run: whatever is answered, the gateway answered it."""
+
+    def refuse(self, request, pk):
+        raise AssertionError("the bid went to the view")
+
+    monkeypatch.setattr(api.BidListView, "post", refuse)
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    sent = []
+    real = gateway._send
+
+    def counted(statements):
+        sent.append([sql.split()[0] for sql, _ in statements])
+        return real(statements)
+
+    monkeypatch.setattr(gateway, "_send", counted)
+    return sent
+
+
+def _token_party(party: Party) -> Party:
+    return by_token(Party(org=party.org, user=party.user))
+
+
+# One scenario, every kind of answer: a proxy maximum, a proxy answering, refusals kept and replayed,
+# the leader raising its own maximum, an outbid, a retry of an accepted bid, bids without a key.
+SCENARIO = [
+    ("a", "2000", "2500", "k1"),
+    ("b", "2010", None, "k2"),
+    ("b", "2005", None, "k3"),
+    ("b", "2005", None, "k3"),
+    ("a", "2030", "2700", "k4"),
+    ("c", "2800", None, "k5"),
+    ("c", "2800", None, "k5"),
+    ("a", "2800", None, None),
+    ("a", "2810", None, None),
+]
+
+
+def _play(parties: dict, lot, prefix: str, capture) -> list:
+    answers = []
+    for who, amount, maximum, key in SCENARIO:
+        with capture(execute=True):
+            r = parties[who].bid(lot, amount, maximum=maximum, key=f"{prefix}-{key}" if key else None)
+        body = r.json()
+        body.pop("server_time", None)
+        answers.append((r.status_code, r.get("Idempotent-Replayed"), body))
+    return answers
+
+
+def _rows(lot, sale, orgs: dict, users: dict) -> dict:
+    """What the scenario left in the database, with the lot's own ids and times taken out."""
+    who = {org.pk: name for name, org in orgs.items()}
+    user = {u.pk: name for name, u in users.items()}
+    sale.refresh_from_db()
+    lot.refresh_from_db()
+    start = sale.created_at
+    return {
+        "bids": [
+            (b.sequence, who[b.organisation_id], user.get(b.user_id), b.amount, b.maximum, b.kind, b.ip)
+            for b in Bid.objects.filter(sale=sale).order_by("sequence")
+        ],
+        "bidders": [
+            (who[b.organisation_id], b.label_index, b.maximum)
+            for b in Bidder.objects.filter(sale=sale).order_by("label_index")
+        ],
+        "sale": (
+            sale.current_price,
+            who.get(sale.leader_id),
+            sale.leader_maximum,
+            sale.leader_order,
+            sale.bid_count,
+            sale.bidder_count,
+            sale.sequence,
+            sale.closes_at - start,
+        ),  # fmt: skip
+        "lot": (lot.current_price, lot.bid_count, lot.sequence, lot.closes_at - start),
+        "notices": sorted(
+            (user[n.user_id], n.kind, n.title, n.url.replace(f"/{lot.pk}/", "/LOT/"), n.email_pending)
+            for n in Notification.objects.filter(url__contains=f"/lots/{lot.pk}/")
+        ),
+        "keys": sorted(
+            (user[k.user_id], k.key.split("-", 1)[1], k.status_code, k.scope.replace(f"/{lot.pk}/", "/LOT/"))
+            for k in IdempotencyKey.objects.filter(scope__contains=f"/lots/{lot.pk}/")
+        ),
+    }
+
+
+def _ids_out(answers, lot) -> list:
+    text = (
+        repr(answers)
+        .replace(f"'lot': {lot.pk}", "'lot': LOT")
+        .replace(f"'sale': {lot.sales.get().pk}", "'sale': SALE")
+    )
+    return re.sub(r"'(starts_at|closes_at|ends_at|max_closes_at|created_at)': '[^']*'", r"'\1': T", text)
+
+
+def test_the_gateway_leaves_the_same_rows_and_gives_the_same_answers_as_the_view(
+    floor, monkeypatch, django_capture_on_commit_callbacks
+):
+    a, b, c = floor.buyers[:3]
+    orgs = {"a": a.org, "b": b.org, "c": c.org}
+    users = {"a": a.user, "b": b.user, "c": c.user}
+    view_lot, gateway_lot = floor.lot, published_lot(floor.seller.org)
+    start = timezone.now()
+    view_sale = floor.sale(lot=view_lot, ends_at=start + timezone.timedelta(hours=1))
+    gateway_sale = floor.sale(lot=gateway_lot, ends_at=start + timezone.timedelta(hours=1))
+    Sale.objects.filter(pk=gateway_sale.pk).update(created_at=view_sale.created_at)
+
+    by_view = _play({"a": a, "b": b, "c": c}, view_lot, "view", django_capture_on_commit_callbacks)
+
+    def refuse(self, request, pk):
+        raise AssertionError("the bid went to the view")
+
+    monkeypatch.setattr(api.BidListView, "post", refuse)
+    tokens = {name: _token_party(p) for name, p in {"a": a, "b": b, "c": c}.items()}
+    by_gateway = _play(tokens, gateway_lot, "gateway", django_capture_on_commit_callbacks)
+
+    assert [s for s, _, _ in by_view] == [201, 201, 400, 400, 201, 201, 201, 400, 201]
+    assert [r for _, r, _ in by_view] == [None, None, None, "true", None, None, "true", None, None]
+    assert _ids_out(by_gateway, gateway_lot) == _ids_out(by_view, view_lot)
+    view_rows = _rows(view_lot, view_sale, orgs, users)
+    gateway_rows = _rows(gateway_lot, gateway_sale, orgs, users)
+    for part in view_rows:
+        assert gateway_rows[part] == view_rows[part], part
+    assert [kind for _, _, _, _, _, kind, _ in view_rows["bids"]] == [
+        "manual", "manual", "proxy", "raise", "proxy", "manual", "manual",
+    ]  # fmt: skip
+    assert {kind for _, kind, *_ in view_rows["notices"]} == {"outbid", "proxy_used"}
+
+
+def test_a_plain_bid_takes_two_round_trips_and_a_refusal_two(floor, no_view, round_trips):
+    a, b = (_token_party(p) for p in floor.buyers[:2])
+    floor.sale()
+    with CaptureQueriesContext(connection):
+        assert a.bid(floor.lot, 2000, key="first").status_code == 201
+    assert round_trips == [
+        ["SAVEPOINT", "SELECT", "SELECT", "SELECT", "SELECT"],
+        ["INSERT", "WITH", "INSERT", "UPDATE", "RELEASE"],  # a new bidder row, then the bid's rows
+    ]
+    round_trips.clear()
+    r = b.bid(floor.lot, 2005, key="late")
+    assert r.status_code == 400 and r.json()["code"] == "bid_too_low" and "2,010" in r.json()["message"]
+    assert round_trips == [
+        ["SAVEPOINT", "SELECT", "SELECT", "SELECT", "SELECT"],
+        ["ROLLBACK", "RELEASE", "INSERT"],  # the refusal kept for the key
+    ]
+    assert IdempotencyKey.objects.get(key="late").response["code"] == "bid_too_low"
+    round_trips.clear()
+    r = b.bid(floor.lot, 2010)
+    assert r.status_code == 201 and r.json()["you"]["leading"] and r.json()["you"]["label"] == "竞买人 B"
+    assert round_trips[1][:2] == ["INSERT", "WITH"] and round_trips[1][-2:] == [
+        "INSERT",
+        "RELEASE",
+    ]  # the outbid notice
+    assert Notification.objects.filter(user=a.user, kind="outbid").count() == 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["signed_in", "session_cookie", "organisation_named", "float_amount", "three_decimals", "html", "deposit",
+     "provinces", "extension", "tender", "not_started", "own_lot", "reused_key"],
+)  # fmt: skip
+def test_the_view_answers_what_the_gateway_does_not_take(floor, case, monkeypatch, round_trips):
+    """Each of these reaches the view with nothing written by the gateway, and the view's answer is
+    the one given."""
+    a = _token_party(floor.buyers[0])
+    terms = {
+        "deposit": {"deposit_amount": "5000"},
+        "provinces": {"allowed_provinces": ["130000"]},  # the buyers are in Jiangsu
+        "extension": {"ends_at": timezone.now() + timezone.timedelta(minutes=2)},
+        "not_started": {
+            "starts_at": timezone.now() + timezone.timedelta(hours=1),
+            "ends_at": timezone.now() + timezone.timedelta(hours=2),
+        },
+    }.get(case, {})
+    sale = floor.sale("tender" if case == "tender" else "auction", **terms)
+    if case == "reused_key":
+        assert a.bid(floor.lot, 2000, key="once").status_code == 201
+    round_trips.clear()
+    viewed = []
+    real = api.BidListView.post
+
+    def counted(self, request, pk):
+        viewed.append(pk)
+        return real(self, request, pk)
+
+    monkeypatch.setattr(api.BidListView, "post", counted)
+    path, body, extra = f"/api/v1/lots/{floor.lot.pk}/bids/", {"amount": "2000"}, {}
+    client = a.client
+    if case == "signed_in":
+        client = APIClient()
+        client.force_login(a.user)
+        extra["HTTP_X_CSRFTOKEN"] = "unused"  # the test client does not enforce CSRF
+    elif case == "session_cookie":
+        client.cookies["sessionid"] = "anything"
+    elif case == "organisation_named":
+        body["organisation"] = a.org.pk
+    elif case == "float_amount":
+        body["amount"] = 2000.0
+    elif case == "three_decimals":
+        body["amount"] = "2000.001"
+    elif case == "html":
+        extra["HTTP_ACCEPT"] = "text/html"
+    elif case == "own_lot":
+        client = _token_party(floor.seller).client
+    elif case == "reused_key":
+        body["amount"], extra["HTTP_IDEMPOTENCY_KEY"] = "2500", "once"
+    before = Bid.objects.count()
+    r = client.post(path, body, format="json", **extra)
+    assert viewed == [floor.lot.pk], (case, r.status_code, r.content[:200])
+    expected = {
+        "signed_in": 201, "session_cookie": 201, "organisation_named": 201, "float_amount": 201,
+        "three_decimals": 400, "html": 201, "deposit": 403, "provinces": 403, "extension": 201,
+        "tender": 201, "not_started": 409, "own_lot": 403, "reused_key": 422,
+    }[case]  # fmt: skip
+    assert r.status_code == expected, r.content[:300]
+    assert Bid.objects.count() == before + (1 if expected == 201 else 0)
+    # the gateway, when it looked, only read and rolled back
+    assert all(trip[0] in ("SAVEPOINT", "ROLLBACK") for trip in round_trips), round_trips
+    if case == "extension":
+        assert AuditEntry.objects.filter(action="sale.extend", target_id=str(sale.pk)).exists()
+
+
+def test_a_bidder_row_written_by_a_twin_meanwhile_sends_the_bid_to_the_view(floor, monkeypatch):
+    """The gateway's reads can miss a bidder row committed while it waited for the sale's lock: its
+    insert then breaks the unique constraint, nothing of it stays, and the view places the bid."""
+    a = _token_party(floor.buyers[0])
+    floor.sale()
+    assert a.bid(floor.lot, 2000).status_code == 201
+    real = gateway._read_of
+
+    def without_mine(row, organisation_id):
+        read = real(row, organisation_id)
+        if read.mine is not None:
+            read.mine, read.new_bidder_id = None, read.mine.pk + 1000
+        return read
+
+    monkeypatch.setattr(gateway, "_read_of", without_mine)
+    r = a.bid(floor.lot, 2000, maximum=2600, key="twin-raced")
+    assert r.status_code == 201, r.json()
+    assert Bidder.objects.filter(organisation=a.org).count() == 1
+    assert Bid.objects.count() == 2 and Bid.objects.last().kind == "raise"
+    assert IdempotencyKey.objects.filter(key="twin-raced").count() == 1
+
+
+def test_a_failure_before_the_commit_writes_nothing_and_the_view_answers(floor, monkeypatch, caplog):
+    a = _token_party(floor.buyers[0])
+    floor.sale()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in building the notices")
+
+    monkeypatch.setattr(gateway.services, "_after_bid_notices", broken)
+    monkeypatch.setattr(
+        api.BidListView, "post", lambda self, request, pk: api.Response({"view": True}, status=418)
+    )
+    r = a.bid(floor.lot, 2000, key="broken")
+    assert r.status_code == 418 and Bid.objects.count() == 0 and not IdempotencyKey.objects.exists()
+    assert "failed before the commit" in caplog.text
+
+
+def test_amounts_the_gateway_takes_are_the_ones_the_view_takes():
+    assert gateway._amount("2000") == Decimal("2000.00")
+    assert gateway._amount(" 2010.5 ") == Decimal("2010.50")
+    assert gateway._amount(2000) == Decimal("2000.00")
+    for refused in ["2000.001", "1e3", "-5", "", "abc", 2000.5, True, None, "1234567890123"]:
+        assert gateway._amount(refused) is None, refused
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_in_autocommit_bids_commit_refusals_roll_back_and_no_transaction_stays_open(
+    tx_floor, monkeypatch, round_trips
+):
+    """Outside a caller's transaction (as it serves) the gateway sends BEGIN and COMMIT in its round
+    trips: what it commits is there for everyone, and the connection is idle after every answer."""
+    from psycopg.pq import TransactionStatus
+
+    a, b = (_token_party(p) for p in tx_floor.buyers[:2])
+    sale = tx_floor.sale()
+
+    def idle():
+        return connection.connection.info.transaction_status == TransactionStatus.IDLE
+
+    assert a.bid(tx_floor.lot, 2000, key="a-1").status_code == 201 and idle()
+    assert round_trips[0][0] == "BEGIN" and round_trips[1][-1] == "COMMIT"
+    round_trips.clear()
+    late = b.bid(tx_floor.lot, 2005, key="b-late")
+    assert late.status_code == 400 and idle()
+    assert round_trips[1] == ["ROLLBACK", "BEGIN", "SET", "INSERT", "COMMIT"]  # kept asynchronously
+    assert b.bid(tx_floor.lot, 2005, key="b-late").json() == late.json() and idle()
+    assert b.bid(tx_floor.lot, 2010, maximum="1900").status_code == 400 and idle()  # the view's refusal
+    assert b.bid(tx_floor.lot, 2010).status_code == 201 and idle()
+    sale.refresh_from_db()
+    assert (sale.current_price, sale.leader_id, sale.bid_count) == (Decimal("2010.00"), b.org.pk, 2)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_watchers_and_the_outbid_bidder_hear_the_gateways_bids(tx_floor):
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    from tests.core.test_realtime import session_cookie_for
+    from tests.trading.test_live import socket
+
+    a, b = (_token_party(p) for p in tx_floor.buyers[:2])
+    sale = tx_floor.sale()
+    lot = tx_floor.lot
+
+    async def scenario():
+        watcher = socket(f"/ws/lots/{lot.pk}/")
+        a_notices = socket("/ws/notifications/", await sync_to_async(session_cookie_for)(a.user))
+        assert (await watcher.connect())[0] and (await a_notices.connect())[0]
+        snap = await watcher.receive_json_from(timeout=5)
+        for party, amount, maximum in [(a, "2000", "2500"), (b, "2010", None), (b, "2600", None)]:
+            assert (await sync_to_async(party.bid)(lot, amount, maximum)).status_code == 201
+        messages = [await watcher.receive_json_from(timeout=5) for _ in range(3)]
+        notices = [await a_notices.receive_json_from(timeout=5) for _ in range(2)]
+        await watcher.disconnect()
+        await a_notices.disconnect()
+        return snap, messages, notices
+
+    snap, messages, notices = async_to_sync(scenario)()
+    assert snap["state"]["sequence"] == sale.sequence
+    # A; B and A's proxy answer; A's proxy spent to its maximum and B above it
+    assert [m["state"]["sequence"] for m in messages] == [
+        sale.sequence + 1,
+        sale.sequence + 3,
+        sale.sequence + 5,
+    ]
+    assert [m["state"]["current_price"] for m in messages] == ["2000.00", "2020.00", "2600.00"]
+    assert [(r["bidder"], r["amount"], r["kind"]) for r in messages[1]["bids"]] == [
+        ("竞买人 B", "2010.00", "manual"),
+        ("竞买人 A", "2020.00", "proxy"),
+    ]
+    assert [n["kind"] for n in notices] == ["proxy_used", "outbid"] and notices[-1]["unread"] == 2
