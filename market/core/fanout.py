@@ -166,9 +166,32 @@ def fanout_publish(group: str, message: dict) -> None:
     fanout_publish_many([(group, message)])
 
 
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def fanout_batched():
+    """Publish what this thread publishes inside the block at its end, in order, in one round trip
+    to Redis (``fanout_publish_many``): a request that sends several live messages (a bid's state to
+    the lot's watchers and its notices to their users) sends them together."""
+    if getattr(_batch, "messages", None) is not None:  # nested: the outer block sends
+        yield
+        return
+    _batch.messages = []
+    try:
+        yield
+    finally:
+        messages, _batch.messages = _batch.messages, None
+        fanout_publish_many(messages)
+
+
 def fanout_publish_many(messages) -> None:
     """Publish each (group, message) as ``fanout_publish`` does, in order, in one round trip to Redis."""
     messages = list(messages)
+    pending = getattr(_batch, "messages", None)
+    if pending is not None:
+        pending.extend(messages)
+        return
     try:
         texts = [(group, json.dumps(message, ensure_ascii=False, default=str)) for group, message in messages]
         if not texts:

@@ -59,6 +59,7 @@ from market.accounts.selectors import government_officer_for
 from market.core import idempotency
 from market.core.audit import client_ip
 from market.core.drf import exception_handler
+from market.core.fanout import fanout_batched
 from market.core.models import IdempotencyKey
 from market.core.prepared import Prepared
 from market.core.statements import Statement, insert_with_updates_statement, statement_results
@@ -235,9 +236,10 @@ def _read_of(row, organisation_id: int | None) -> Read:
 # --- sending ---------------------------------------------------------------------------------------
 
 
-def _send(statements: list[tuple[str, list | None]]) -> list:
+def _send(statements: list[tuple[str, list | None]], *, unless: tuple[int, int] | None = None) -> list:
     """Run ``statements`` in one round trip (a psycopg pipeline) where the connection stands; each
-    one's rows, or the number of rows it changed. Logged as Django logs its queries."""
+    one's rows, or the number of rows it changed. ``unless=(i, j)``: statement j's rows are not
+    decoded (None) when statement i returned some. Logged as Django logs its queries."""
     raw = connection.connection
     cursors = []
     started = time.monotonic()
@@ -248,8 +250,15 @@ def _send(statements: list[tuple[str, list | None]]) -> list:
                     cursor = raw.cursor()
                     cursors.append(cursor)
                     cursor.execute(sql, params)
-            # (Not ``description``: it builds a column object for each column, every time.)
-            results = [c.fetchall() if c.pgresult.status == TUPLES_OK else c.rowcount for c in cursors]
+            results = []
+            for i, c in enumerate(cursors):
+                # (Not ``description``: it builds a column object for each column, every time.)
+                if c.pgresult.status != TUPLES_OK:
+                    results.append(c.rowcount)
+                elif unless is not None and i == unless[1] and results[unless[0]]:
+                    results.append(None)
+                else:
+                    results.append(c.fetchall())
         finally:
             for cursor in cursors:
                 cursor.close()
@@ -354,7 +363,7 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     ]
     if ask.key:
         reads.append(_KEY_BY_TOKEN.sql(token=token, key=ask.key))
-    _, members, locked, now_rows, *keys = _send(reads)
+    _, members, locked, now_rows, *keys = _send(reads, unless=(2, 3))  # the sale as committed: for a refusal
     membership = (_MEMBER_BY_TOKEN.instances(members) or [None])[0]
     if membership is None:
         _rollback(tx)
@@ -436,8 +445,9 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     tx.committing = True
     results = _send([(s.sql, s.params) for s in writes] + tx.commit())
     tx.closed()
-    statement_results(writes, results[: len(writes)])
-    services._after_change(sale, event="bid", bids=rows, **known)
+    with fanout_batched():  # the notices' live messages and the lot's, in one round trip to Redis
+        statement_results(writes, results[: len(writes)])
+        services._after_change(sale, event="bid", bids=rows, **known)
     return _json(state, 201)
 
 

@@ -19,7 +19,10 @@ Run with ``make bench`` (never in ``make test``). What it does:
    - the minimal view of the first baseline on 32 rows, one per client (``/bench/hot/<n>/``): the least
      a bid on a lot of its own does, so the ceiling of the 32-lot figure;
    - bids on one hot lot, and bids on 32 lots (one bidder per lot), through ``POST /api/v1/lots/
-     {id}/bids/`` with token authentication and a fresh ``Idempotency-Key``, as the web client sends.
+     {id}/bids/`` with token authentication and a fresh ``Idempotency-Key``, as the web client sends
+     (answered by the bid gateway, ``market.trading.gateway``; ``BID_GATEWAY=0`` for the view);
+4. reads, for each row, the processor time the server's processes, PostgreSQL's, Redis and the
+   clients used per answered request over the measured window (``/proc``): where a row's time goes.
 
 Bidders bid the minimum they know, as people press "bid the minimum" on the lot page. What they know
 is the lot's live state, which the page gets over the websocket: here the bidders of one lot share
@@ -185,6 +188,48 @@ def server(live_db):
         log.close()
 
 
+# --- where the processors' time goes ----------------------------------------------------------------
+
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms() -> dict[str, float]:
+    """Processor time (user and system, ms) used so far by the benchmark's process groups: the web
+    server's processes, PostgreSQL's, Redis, and the clients (this process, and pgbench)."""
+    used: dict[str, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(entry.name) == os.getpid() or name == "pgbench":
+            group = "client"
+        elif b"granian" in cmdline:
+            group = "server"
+        elif name.startswith("postgres"):
+            group = "postgresql"
+        elif name.startswith("redis"):
+            group = "redis"
+        else:
+            continue
+        # With the children that have ended: pgbench's runs (this process's), PostgreSQL's backends
+        # of pgbench's connections (the postmaster's).
+        ticks = sum(int(f) for f in fields[11:15])
+        used[group] = used.get(group, 0.0) + ticks * _TICK_MS
+    return used
+
+
+def cpu_per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
+    """Processor ms per answered request, by group, between two ``cpu_ms`` readings."""
+    groups = {g: (after.get(g, 0.0) - before.get(g, 0.0)) / max(requests, 1) for g in after}
+    return {**{g: round(v, 3) for g, v in sorted(groups.items())}, "total": round(sum(groups.values()), 3)}
+
+
 # --- load -----------------------------------------------------------------------------------------
 
 
@@ -232,6 +277,10 @@ class Load:
             t.start()
         self.start = time.perf_counter() + 0.2
         barrier.wait()
+        cpu = []  # processor time at the window's start and end
+        for at in (self.start + self.warmup, self.start + self.warmup + self.seconds):
+            time.sleep(max(0.0, at - time.perf_counter()))
+            cpu.append(cpu_ms())
         for t in threads:
             t.join(timeout=self.warmup + self.seconds + 120)
         every = [r for rows in self.results for r in rows]
@@ -248,6 +297,7 @@ class Load:
             "all_p99_ms": percentile([lat * 1000 for _, lat in every], 99),
             "statuses": statuses,
             "errors": self.errors[:5],
+            "cpu_ms_per_request": cpu_per_request(*cpu, len(every)),
         }
 
 
@@ -366,6 +416,7 @@ def _pgbench_run(db, tmp: Path, *, row: str, tag: str) -> dict:
     logs = tmp / tag
     logs.mkdir()
     env = {**os.environ, "PGPASSWORD": db["password"]} if db["password"] else dict(os.environ)
+    before = cpu_ms()
     done = subprocess.run(
         [
             _pgbench(), "-n", "-h", db["host"], "-p", str(db["port"]), "-U", db["user"],
@@ -374,6 +425,7 @@ def _pgbench_run(db, tmp: Path, *, row: str, tag: str) -> dict:
         ],
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
+    after = cpu_ms()
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout).group(1))
     latencies = []
     for path in logs.iterdir():
@@ -386,6 +438,7 @@ def _pgbench_run(db, tmp: Path, *, row: str, tag: str) -> dict:
         "accepted_per_s": tps,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
+        "cpu_ms_per_request": cpu_per_request(before, after, int(tps * SECONDS)),
     }
 
 
@@ -480,6 +533,13 @@ def test_bids_per_second_against_baselines(live_db, server, tmp_path):
         )
     for name, value in ratios.items():
         print(f"  {name:<44} {value:6.2f}")
+    print(f"  processor ms per answered request (2 cores shared): {'server':>8} {'postgres':>8} {'redis':>8} "
+          f"{'client':>8} {'total':>8}")  # fmt: skip
+    for name, row in rows.items():
+        cpu = row["cpu_ms_per_request"]
+        print(f"  {name:<44} " + " ".join(
+            f"{cpu.get(g, 0.0):8.3f}" for g in ("server", "postgresql", "redis", "client", "total")
+        ))  # fmt: skip
     print(f"  queries per bid: {json.dumps(floor['queries'], ensure_ascii=False)}")
     errors = {name: row.get("errors") for name, row in rows.items() if row.get("errors")}
     assert not errors, errors  # errors, not times: a 5xx or a dropped connection spoils the figures

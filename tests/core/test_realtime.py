@@ -172,3 +172,39 @@ def test_messages_published_together_reach_the_socket_in_order():
         return titles
 
     assert async_to_sync(scenario)() == ["第1条", "第2条", "第3条"]
+
+
+def test_messages_published_in_a_batch_go_together_at_its_end_in_order(monkeypatch):
+    """``fanout_batched`` (the bid gateway: a bid's state and its notices): nothing leaves inside the
+    block; at its end every message goes, in order, in one round trip, a failure inside included;
+    a nested block leaves the sending to the outer one."""
+    from market.core import fanout
+
+    user = make_user()
+    cookie = session_cookie_for(user)
+    group = user_group(user.pk)
+    sent = []
+    real = fanout.fanout_publish_many
+    monkeypatch.setattr(
+        fanout, "fanout_publish_many", lambda messages: (sent.append(len(messages)), real(messages))
+    )
+
+    def publish():
+        with pytest.raises(RuntimeError), fanout.fanout_batched():
+            fanout.fanout_publish(group, {"type": "notify", "title": "第1条"})
+            with fanout.fanout_batched():
+                fanout.fanout_publish(group, {"type": "notify", "title": "第2条"})
+            assert sent == [1, 1]  # handed over, not sent: the calls above went to the batch
+            raise RuntimeError("the request failed after its commit")
+
+    async def scenario():
+        ws = communicator(cookie)
+        assert (await ws.connect())[0]
+        await subscribed(group)
+        await sync_to_async(publish)()
+        titles = [(await ws.receive_json_from(timeout=10))["title"] for _ in range(2)]
+        await ws.disconnect()
+        return titles
+
+    assert async_to_sync(scenario)() == ["第1条", "第2条"]
+    assert sent[-1] == 2  # the batch: one call, one round trip

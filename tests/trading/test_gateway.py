@@ -41,9 +41,9 @@ def round_trips(monkeypatch):
     sent = []
     real = gateway._send
 
-    def counted(statements):
+    def counted(statements, **kwargs):
         sent.append([sql.split()[0] for sql, _ in statements])
-        return real(statements)
+        return real(statements, **kwargs)
 
     monkeypatch.setattr(gateway, "_send", counted)
     return sent
