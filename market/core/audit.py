@@ -16,12 +16,32 @@ def audit_record(
     ip: str | None = None,
     data: dict | None = None,
 ) -> AuditEntry:
+    entry = audit_entry(
+        actor=actor, action=action, target=target, from_state=from_state, to_state=to_state, reason=reason,
+        ip=ip, data=data,
+    )  # fmt: skip
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_entry(
+    *,
+    actor,
+    action: str,
+    target: models.Model,
+    from_state: str = "",
+    to_state: str = "",
+    reason: str = "",
+    ip: str | None = None,
+    data: dict | None = None,
+) -> AuditEntry:
+    """``audit_record``'s entry, not saved (the bid gateway sends its insert with the bid's rows)."""
     label = ""
     if actor is not None and getattr(actor, "is_authenticated", False):
         label = actor.get_username()
     elif actor is None:
         label = "system"
-    return AuditEntry.objects.create(
+    return AuditEntry(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         actor_label=label,
         ip=ip,

@@ -194,6 +194,13 @@ def insert_with_updates(objs: list, updates=(), *, using: str = "default") -> li
     return _inserted(objs, updates, rows, using)
 
 
+def insert_statement(objs: list, *, using: str = "default") -> Statement:
+    """The insert of ``objs`` (instances of one model, primary keys unset), not run; its ``then``
+    gives them their keys (PostgreSQL: ``INSERT … RETURNING``)."""
+    sql, params = _insert_sql(objs, using)
+    return Statement(sql, params, lambda rows: _inserted(objs, [], rows, using))
+
+
 def insert_with_updates_statement(
     objs: list, updates: list[Statement], *, using: str = "default"
 ) -> Statement:
@@ -228,7 +235,7 @@ def _inserted(objs: list, updates: list[Statement], rows: list, using: str) -> l
         obj.pk = row[0]
         obj._state.adding = False
         obj._state.db = using
-    return statement_results(updates, [int(n) for n in rows[0][1:]])
+    return statement_results(updates, [int(n) for n in rows[0][1:]]) if updates else []
 
 
 def _checked_update(queryset, values: dict, using: str) -> Statement:

@@ -13,7 +13,8 @@ it still shapes the response) and answers the common bid itself:
    rows and, for a first bid, the new bidder row's id; the sale as committed now, read only for a
    refusal;
 2. the rules in Python, the same functions the view's service runs (``engine.bid_apply`` on the
-   sale's state, ``eligibility_check``, ``sale_state_for`` for the answer);
+   sale's state, ``eligibility_check``, ``sale_state_for`` for the answer); for a sale that asks for
+   a deposit, one more round trip locks the bidder's deposit after the sale, as the view does;
 3. one round trip: the bidder row if new, the bid rows with the sale's new state and the bidder's
    maximum (``services._steps_changes``: one statement), the answer kept for the key, the lot's
    market columns and the outbid and proxy notices, then ``COMMIT``; the live message after it.
@@ -23,8 +24,8 @@ writes them after its commit): atomic with the bid, and no third round trip.
 
 Anything else goes on to the API view, unchanged, with nothing written: another authentication (a
 session, whose CSRF check and chosen organisation are the view's), a body the view's serializer
-should judge, a lot with a deposit, a licence, province or credit rule, a sale not open, a tender, an
-extension of the close (audited), a key used before for another request, a race with a twin
+should judge, a lot with a licence, province or credit rule, a sale not open, a tender, a
+key used before for another request, a race with a twin
 (``IntegrityError``), and a database error before the commit. The answers are the view's own, byte
 for byte but for ``server_time``: ``tests/trading/test_gateway.py`` sends the same bids both ways.
 
@@ -57,14 +58,19 @@ from market.accounts.authentication import _MEMBER_BY_TOKEN
 from market.accounts.models import Membership
 from market.accounts.selectors import government_officer_for
 from market.core import idempotency
-from market.core.audit import client_ip
+from market.core.audit import audit_entry, client_ip
 from market.core.drf import exception_handler
 from market.core.fanout import fanout_batched
 from market.core.models import IdempotencyKey
 from market.core.prepared import Prepared
-from market.core.statements import Statement, insert_with_updates_statement, statement_results
+from market.core.statements import (
+    Statement,
+    insert_statement,
+    insert_with_updates_statement,
+    statement_results,
+)
 from market.trading import engine, services
-from market.trading.models import Bidder, Sale, SaleStatus
+from market.trading.models import Bidder, Deposit, Sale, SaleStatus
 
 logger = logging.getLogger(__name__)
 
@@ -388,10 +394,11 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     now = timezone.now()
     if not _plain_auction(read, organisation, now):
         _rollback(tx)
+    deposit = _deposit_locked(sale, organisation) if sale.deposit_amount > 0 else None
     try:
-        services.eligibility_check(sale, organisation, deposit=None)
-    except services.TradeRefused:
-        _rollback(tx)
+        services.eligibility_check(sale, organisation, deposit=deposit)
+    except services.TradeRefused as refusal:  # the rules left to it are the deposit's
+        return _refuse(request, ask, tx, user.pk, refusal, scope, request_hash)
     try:
         outcome = engine.bid_apply(
             services.rules_of(sale), services.state_of(sale), bidder=organisation.pk, amount=ask.amount,
@@ -399,8 +406,6 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
         )  # fmt: skip
     except engine.Refused as exc:
         return _refuse(request, ask, tx, user.pk, services._refused(exc), scope, request_hash)
-    if outcome.extended:
-        _rollback(tx)  # the close moves: audited, by the view
     writes = []
     authorised = ask.maximum or ask.amount
     bidders = {}
@@ -425,11 +430,16 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
         sale, outcome, actor=user, acting_org=organisation.pk, ip=client_ip(request), known=bidders, also=also
     )  # fmt: skip
     writes.append(insert_with_updates_statement(rows, updates))
+    if outcome.extended:  # the close moved (as the view audits it)
+        entry = audit_entry(
+            actor=None, action="sale.extend", target=sale, data={"closes_at": sale.closes_at.isoformat()}
+        )
+        writes.append(insert_statement([entry]))
     leader = bidders.get(sale.leader_id)
     known = services._known(leader.label if leader is not None else services._UNKNOWN)
     from market.trading.selectors import sale_state_for
 
-    state = sale_state_for(sale, organisation, bidder=bidder, deposit=None, **known)
+    state = sale_state_for(sale, organisation, bidder=bidder, deposit=deposit, **known)
     if ask.key:
         writes.append(
             Statement(
@@ -447,13 +457,33 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     tx.closed()
     with fanout_batched():  # the notices' live messages and the lot's, in one round trip to Redis
         statement_results(writes, results[: len(writes)])
-        services._after_change(sale, event="bid", bids=rows, **known)
+        services._after_change(sale, event="extended" if outcome.extended else "bid", bids=rows, **known)
     return _json(state, 201)
 
 
+@cache
+def _deposit_sql() -> str:
+    return (
+        f"SELECT {', '.join(_DEPOSIT_FIELDS)} FROM {Deposit._meta.db_table} "  # noqa: S608 (the model's names)
+        "WHERE sale_id = %s AND organisation_id = %s ORDER BY id LIMIT 1 FOR UPDATE"
+    )
+
+
+_DEPOSIT_FIELDS = tuple(
+    f.attname for f in Deposit._meta.concrete_fields if f.attname in {"id", "sale_id", "organisation_id", "amount", "status"}
+)  # fmt: skip
+
+
+def _deposit_locked(sale: Sale, organisation) -> Deposit | None:
+    """The bidder's deposit for the sale, locked after the sale (the floor's one order of row locks),
+    as the view reads it: one more round trip, for a sale that asks for a deposit."""
+    (rows,) = _send([(_deposit_sql(), [sale.pk, organisation.pk])])
+    return Deposit.from_db("default", _DEPOSIT_FIELDS, rows[0]) if rows else None
+
+
 def _plain_auction(read: Read, organisation, now) -> bool:
-    """A live auction open now, with no rule the gateway leaves to the view (deposit, licence,
-    provinces, credit score), on a published lot of another organisation."""
+    """A live auction open now, with no rule the gateway leaves to the view (a licence, provinces,
+    a credit score), on a published lot of another organisation."""
     sale = read.sale
     return (
         sale.mode == TradeMode.AUCTION
@@ -461,7 +491,6 @@ def _plain_auction(read: Read, organisation, now) -> bool:
         and not sale.lot.hazardous
         and read.open_to_anyone
         and sale.min_credit_score is None
-        and sale.deposit_amount <= 0
         and sale.lot.seller_id != organisation.pk
         and sale.starts_at <= now < sale.closes_at
     )

@@ -189,23 +189,21 @@ def test_a_plain_bid_takes_two_round_trips_and_a_refusal_two(floor, no_view, rou
 
 @pytest.mark.parametrize(
     "case",
-    ["signed_in", "session_cookie", "organisation_named", "float_amount", "three_decimals", "html", "deposit",
-     "provinces", "extension", "tender", "not_started", "own_lot", "reused_key"],
+    ["signed_in", "session_cookie", "organisation_named", "float_amount", "three_decimals", "html",
+     "provinces", "tender", "not_started", "own_lot", "reused_key"],
 )  # fmt: skip
 def test_the_view_answers_what_the_gateway_does_not_take(floor, case, monkeypatch, round_trips):
     """Each of these reaches the view with nothing written by the gateway, and the view's answer is
     the one given."""
     a = _token_party(floor.buyers[0])
     terms = {
-        "deposit": {"deposit_amount": "5000"},
         "provinces": {"allowed_provinces": ["130000"]},  # the buyers are in Jiangsu
-        "extension": {"ends_at": timezone.now() + timezone.timedelta(minutes=2)},
         "not_started": {
             "starts_at": timezone.now() + timezone.timedelta(hours=1),
             "ends_at": timezone.now() + timezone.timedelta(hours=2),
         },
     }.get(case, {})
-    sale = floor.sale("tender" if case == "tender" else "auction", **terms)
+    floor.sale("tender" if case == "tender" else "auction", **terms)
     if case == "reused_key":
         assert a.bid(floor.lot, 2000, key="once").status_code == 201
     round_trips.clear()
@@ -242,15 +240,48 @@ def test_the_view_answers_what_the_gateway_does_not_take(floor, case, monkeypatc
     assert viewed == [floor.lot.pk], (case, r.status_code, r.content[:200])
     expected = {
         "signed_in": 201, "session_cookie": 201, "organisation_named": 201, "float_amount": 201,
-        "three_decimals": 400, "html": 201, "deposit": 403, "provinces": 403, "extension": 201,
-        "tender": 201, "not_started": 409, "own_lot": 403, "reused_key": 422,
+        "three_decimals": 400, "html": 201, "provinces": 403, "tender": 201, "not_started": 409, "own_lot": 403, "reused_key": 422,
     }[case]  # fmt: skip
     assert r.status_code == expected, r.content[:300]
     assert Bid.objects.count() == before + (1 if expected == 201 else 0)
     # the gateway, when it looked, only read and rolled back
     assert all(trip[0] in ("SAVEPOINT", "ROLLBACK") for trip in round_trips), round_trips
-    if case == "extension":
-        assert AuditEntry.objects.filter(action="sale.extend", target_id=str(sale.pk)).exists()
+
+
+def test_a_bid_in_the_last_minutes_moves_the_close_and_is_audited_in_its_transaction(
+    floor, no_view, round_trips
+):
+    a, b = (_token_party(p) for p in floor.buyers[:2])
+    end = timezone.now() + timezone.timedelta(minutes=2)
+    sale = floor.sale(ends_at=end, max_closes_at=end + timezone.timedelta(minutes=6))
+    r = a.bid(floor.lot, 2000)
+    assert r.status_code == 201 and r.json()["extended"] is True
+    # the new bidder, the bid's rows, the audit entry, the lot's columns; the commit
+    assert round_trips[-1] == ["INSERT", "WITH", "INSERT", "UPDATE", "RELEASE"]
+    entry = AuditEntry.objects.get(action="sale.extend", target_id=str(sale.pk))
+    sale.refresh_from_db()
+    assert entry.actor_label == "system" and entry.data == {"closes_at": sale.closes_at.isoformat()}
+    assert sale.closes_at > end and r.json()["closes_at"] == sale.closes_at.isoformat()
+    Sale.objects.filter(pk=sale.pk).update(max_closes_at=sale.closes_at)  # at the cap: no further
+    assert b.bid(floor.lot, 2010).json()["closes_at"] == sale.closes_at.isoformat()
+    assert AuditEntry.objects.filter(action="sale.extend").count() == 1
+
+
+def test_a_deposit_is_locked_after_the_sale_and_must_be_paid(floor, no_view, round_trips):
+    from market.trading.models import Deposit, DepositStatus
+
+    a = _token_party(floor.buyers[0])
+    sale = floor.sale(deposit_amount="5000")
+    r = a.bid(floor.lot, 2000, key="unpaid")
+    assert r.status_code == 403 and r.json()["code"] == "deposit_required" and "5,000" in r.json()["message"]
+    assert round_trips[1][0] == "SELECT" and "FOR UPDATE" in gateway._deposit_sql()  # after the sale's lock
+    assert IdempotencyKey.objects.get(key="unpaid").status_code == 403
+    deposit = Deposit.objects.create(
+        sale=sale, organisation=a.org, amount=Decimal("5000"), status=DepositStatus.PAID
+    )
+    r = a.bid(floor.lot, 2000)
+    assert r.status_code == 201, r.json()
+    assert r.json()["you"]["deposit"] == {"id": deposit.pk, "status": "paid", "amount": "5000.00"}
 
 
 def test_a_bidder_row_written_by_a_twin_meanwhile_sends_the_bid_to_the_view(floor, monkeypatch):
