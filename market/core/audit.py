@@ -5,21 +5,9 @@ from django.db import models
 from market.core.models import AuditEntry
 
 
-def audit_record(
-    *,
-    actor,
-    action: str,
-    target: models.Model,
-    from_state: str = "",
-    to_state: str = "",
-    reason: str = "",
-    ip: str | None = None,
-    data: dict | None = None,
-) -> AuditEntry:
-    entry = audit_entry(
-        actor=actor, action=action, target=target, from_state=from_state, to_state=to_state, reason=reason,
-        ip=ip, data=data,
-    )  # fmt: skip
+def audit_record(**fields) -> AuditEntry:
+    """Record who did what to ``target`` (the arguments of ``audit_entry``), saved now."""
+    entry = audit_entry(**fields)
     entry.save(force_insert=True)
     return entry
 

@@ -17,17 +17,18 @@ it still shapes the response) and answers the common bid itself:
    a deposit, one more round trip locks the bidder's deposit after the sale, as the view does;
 3. one round trip: the bidder row if new, the bid rows with the sale's new state and the bidder's
    maximum (``services._steps_changes``: one statement), the answer kept for the key, the lot's
-   market columns and the outbid and proxy notices, then ``COMMIT``; the live message after it.
+   market columns, the outbid and proxy notices and the audit entry of a moved close, then
+   ``COMMIT``; the live messages after it, in one round trip to Redis.
 
 The lot's market columns and the notices are written in the bid's own transaction here (the view
 writes them after its commit): atomic with the bid, and no third round trip.
 
 Anything else goes on to the API view, unchanged, with nothing written: another authentication (a
-session, whose CSRF check and chosen organisation are the view's), a body the view's serializer
-should judge, a lot with a licence, province or credit rule, a sale not open, a tender, a
-key used before for another request, a race with a twin
-(``IntegrityError``), and a database error before the commit. The answers are the view's own, byte
-for byte but for ``server_time``: ``tests/trading/test_gateway.py`` sends the same bids both ways.
+session, whose CSRF check and chosen organisation are the view's: the lot page's bids), a body the
+view's serializer should judge, a lot with a licence, province or credit rule, a sale not open, a
+tender, a key used before for another request, a race with a twin (``IntegrityError``), and any
+error before the commit. The answers and rows are the view's own (but for ``server_time``):
+``tests/trading/test_gateway.py`` sends the same bids both ways and compares them.
 
 Off with ``BID_GATEWAY=0``; on PostgreSQL only (the embedded SQLite takes every bid through the view).
 """

@@ -110,8 +110,14 @@ def _rows(lot, sale, orgs: dict, users: dict) -> dict:
             (user[n.user_id], n.kind, n.title, n.url.replace(f"/{lot.pk}/", "/LOT/"), n.email_pending)
             for n in Notification.objects.filter(url__contains=f"/lots/{lot.pk}/")
         ),
-        "keys": sorted(
-            (user[k.user_id], k.key.split("-", 1)[1], k.status_code, k.scope.replace(f"/{lot.pk}/", "/LOT/"))
+        "keys": sorted(  # and the answers kept for them, as replayed
+            (
+                user[k.user_id],
+                k.key.split("-", 1)[1],
+                k.status_code,
+                k.scope.replace(f"/{lot.pk}/", "/LOT/"),
+                _ids_out({n: v for n, v in k.response.items() if n != "server_time"}, lot),
+            )  # fmt: skip
             for k in IdempotencyKey.objects.filter(scope__contains=f"/lots/{lot.pk}/")
         ),
     }
