@@ -1,4 +1,5 @@
-"""The bid gateway: ``POST /api/v1/lots/{id}/bids/`` answered in two round trips to the database.
+"""The bid gateway: ``POST /api/v1/lots/{id}/bids/`` answered in two round trips to the database
+before its answer.
 
 Bids are the floor's busiest writes, and on a busy floor the servers' processors, not the database,
 are the limit: through the API view a bid cost about 2.5 ms of Python (the REST framework's request,
@@ -8,20 +9,22 @@ it still shapes the response) and answers the common bid itself:
 
 1. one round trip (a psycopg pipeline): ``BEGIN``; the API token with its user and first membership
    (the statement ``TokenAuthentication`` runs); the request's ``Idempotency-Key`` if it was used; the
-   lot's live sale, locked only when the bid is above its price (as ``services._sale_for_bid``: a bid
-   the price has reached is refused without waiting for the lock), with the bidder's and the leader's
-   rows and, for a first bid, the new bidder row's id; the sale as committed now, read only for a
-   refusal;
+   lot's live sale, locked only when the gateway may place the bid (``_sale_sql``: above the price as
+   ``services._sale_for_bid``, so a bid the price has reached is refused without waiting for the
+   lock; a member who may bid; a key not used before), with the bidder's and the leader's rows and,
+   for a first bid, the new bidder row's id; the sale as committed now, decoded only for a refusal;
 2. the rules in Python, the same functions the view's service runs (``engine.bid_apply`` on the
    sale's state, ``eligibility_check``, ``sale_state_for`` for the answer); for a sale that asks for
    a deposit, one more round trip locks the bidder's deposit after the sale, as the view does;
 3. one round trip: the bidder row if new, the bid rows with the sale's new state and the bidder's
-   maximum (``services._steps_changes``: one statement), the answer kept for the key, the lot's
-   market columns, the outbid and proxy notices and the audit entry of a moved close, then
-   ``COMMIT``; the live messages after it, in one round trip to Redis.
+   maximum (``services._steps_changes``: one statement), the answer kept for the key and the audit
+   entry of a moved close, then ``COMMIT``. After the commit, as the view: the live message, the
+   lot's market columns and the notices (``services._after_bid``: one round trip, committed without
+   waiting for the disk; the lot's row is never locked under the sale's), their live messages (with
+   the lot's, in one round trip to Redis).
 
-The lot's market columns and the notices are written in the bid's own transaction here (the view
-writes them after its commit): atomic with the bid, and no third round trip.
+A transaction that wrote nothing (a refusal, a hand-over to the view) ends with ``COMMIT``, not
+``ROLLBACK``: psycopg forgets the connection's prepared statements at every rollback.
 
 Anything else goes on to the API view, unchanged, with nothing written: another authentication (a
 session, whose CSRF check and chosen organisation are the view's: the lot page's bids), a body the
@@ -45,18 +48,26 @@ from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from psycopg import Error as PsycopgError
 from psycopg import IntegrityError as PsycopgIntegrityError
-from psycopg.pq import ExecStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 
 from listings.models import Lot, LotStatus, TradeMode
 from market.accounts.authentication import _MEMBER_BY_TOKEN
-from market.accounts.models import Membership
+from market.accounts.models import (
+    GovernmentOfficer,
+    MemberRole,
+    Membership,
+    Organisation,
+    OrganisationRole,
+    User,
+    VerificationStatus,
+)
 from market.accounts.selectors import government_officer_for
 from market.core import idempotency
 from market.core.audit import audit_entry, client_ip
@@ -120,6 +131,15 @@ def _amount(value) -> Decimal | None:
     return Decimal(text).quantize(engine.CENT)
 
 
+def _json_accepted(accept: str) -> bool:
+    """The view's content negotiation would answer JSON: no preference, any, or JSON named (a
+    browser's text/html asks for the browsable API: the view's)."""
+    if not accept.strip():
+        return True
+    kinds = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    return "text/html" not in kinds and bool(kinds & {"*/*", "application/*", "application/json"})
+
+
 def ask_of(request, lot_id: int) -> Ask | None:
     """The bid the request asks for, when the gateway may answer it (else None: the view's)."""
     if connection.vendor != "postgresql":
@@ -129,7 +149,9 @@ def ask_of(request, lot_id: int) -> Ask | None:
     token = token.strip()
     if scheme.lower() != "token" or not token or " " in token:
         return None
-    if settings.SESSION_COOKIE_NAME in request.COOKIES or "text/html" in meta.get("HTTP_ACCEPT", ""):
+    if settings.SESSION_COOKIE_NAME in request.COOKIES or not _json_accepted(meta.get("HTTP_ACCEPT", "")):
+        return None
+    if "format" in request.GET:  # the REST framework's renderer override: the view's
         return None
     if request.content_type != "application/json":
         return None
@@ -170,17 +192,39 @@ _LOT_FIELDS = tuple(
 _BIDDER_FIELDS = ("id", "label_index", "maximum", "created_at")
 
 
+def _sql_list(values) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# ``Membership.can_trade`` and ``Organisation.is_recycler``, as SQL (the checks in Python run too).
+_TRADING_ROLES = _sql_list([MemberRole.ADMIN, MemberRole.TRADER])
+_RECYCLER_ROLES = _sql_list([OrganisationRole.RECYCLER, OrganisationRole.BOTH])
+
+
 @cache
 def _sale_sql(locked: bool) -> str:
-    """The lot's active sale with its lot: ``locked``, only when the bid is above its price (or from
-    its leader), with the bidder's row, the leader's and a new bidder row's id (parameters: the
-    token, the lot, the amount, the token); else as committed (the lot)."""
+    """The lot's active sale with its lot: ``locked``, with the bidder's row, the leader's and a new
+    bidder row's id (parameters: the token, the key or "", the lot, the amount); else as committed
+    (the lot).
+
+    The lock is asked for only when the gateway may place the bid: the bid is above the price (or
+    from its leader: as ``services._sale_for_bid``), the token's acting organisation may bid (``me``
+    below), and the key was not kept before (a retry is replayed without the lock). A request that
+    fails any of these locks nothing; the reads beside it say why."""
     sale, lot = Sale._meta.db_table, Lot._meta.db_table
     bidder = Bidder._meta.db_table
-    # The token's organisation: its user's first membership (``memberships_of``'s order, as the view's).
+    # The token's organisation, its user's first membership (``memberships_of``'s order, as the
+    # view's), when the gateway may bid for it: an active user, not a government officer, a trading
+    # member of a verified recycler that is not blacklisted; else NULL.
     me = (
-        f"(SELECT m.organisation_id FROM {Membership._meta.db_table} m JOIN {Token._meta.db_table} t "  # noqa: S608
-        "ON t.user_id = m.user_id WHERE t.key = %s ORDER BY m.created_at, m.id LIMIT 1)"
+        f"SELECT CASE WHEN u.is_active AND m.role IN {_TRADING_ROLES} AND o.status = '{VerificationStatus.VERIFIED}' "  # noqa: S608 (the models' names)
+        f"AND o.role IN {_RECYCLER_ROLES}"
+        f"AND o.blacklisted_at IS NULL AND NOT EXISTS (SELECT 1 FROM {GovernmentOfficer._meta.db_table} g "
+        "WHERE g.user_id = u.id) THEN m.organisation_id END AS organisation_id, u.id AS user_id "
+        f"FROM {Token._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id "
+        f"JOIN {Membership._meta.db_table} m ON m.user_id = u.id "
+        f"JOIN {Organisation._meta.db_table} o ON o.id = m.organisation_id "
+        "WHERE t.key = %s ORDER BY m.created_at, m.id LIMIT 1"
     )
     columns = [
         *(f's."{c}"' for c in _SALE_FIELDS),
@@ -197,12 +241,15 @@ def _sale_sql(locked: bool) -> str:
         *(f'lb."{c}"' for c in _BIDDER_FIELDS),
         f"CASE WHEN b.id IS NULL THEN nextval(pg_get_serial_sequence('{bidder}', 'id')) END",
     ]
+    kept = f"SELECT 1 FROM {IdempotencyKey._meta.db_table} k WHERE k.user_id = me.user_id AND k.key = %s"  # noqa: S608
     return (
-        f"SELECT {', '.join(columns)} FROM {sale} s JOIN {lot} l ON l.id = s.lot_id "  # noqa: S608 (the models' names)
-        f"LEFT JOIN {bidder} b ON b.sale_id = s.id AND b.organisation_id = {me} "
+        f"WITH me AS MATERIALIZED ({me}) "  # noqa: S608 (the models' names)
+        f"SELECT {', '.join(columns)} FROM me, {sale} s JOIN {lot} l ON l.id = s.lot_id "
+        f"LEFT JOIN {bidder} b ON b.sale_id = s.id AND b.organisation_id = (SELECT organisation_id FROM me) "
         f"LEFT JOIN {bidder} lb ON lb.sale_id = s.id AND lb.organisation_id = s.leader_id "
-        f"WHERE s.lot_id = %s AND s.status = '{SaleStatus.ACTIVE}' "
-        f"AND (s.current_price IS NULL OR s.current_price < %s OR s.leader_id = {me}) "
+        f"WHERE me.organisation_id IS NOT NULL AND NOT EXISTS ({kept}) "
+        f"AND s.lot_id = %s AND s.status = '{SaleStatus.ACTIVE}' "
+        "AND (s.current_price IS NULL OR s.current_price < %s OR s.leader_id = me.organisation_id) "
         "ORDER BY s.id LIMIT 1 FOR UPDATE OF s"
     )
 
@@ -292,10 +339,10 @@ class _Transaction:
     def commit(self) -> list[tuple[str, None]]:
         return [(f"RELEASE SAVEPOINT {_SAVEPOINT}" if self.nested else "COMMIT", None)]
 
-    def rollback(self) -> list[tuple[str, None]]:
-        if self.nested:
-            return [(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", None), (f"RELEASE SAVEPOINT {_SAVEPOINT}", None)]
-        return [("ROLLBACK", None)]
+    def end(self) -> list[tuple[str, None]]:
+        """The end of a transaction that wrote nothing (it only read, and locked): a commit, not a
+        rollback, which would also make psycopg forget the connection's prepared statements."""
+        return self.commit()
 
     def closed(self) -> None:
         self.open = False
@@ -307,7 +354,9 @@ class _Transaction:
         self.open = False
         try:
             if self.nested:
-                _send(self.rollback())
+                _send(
+                    [(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", None), (f"RELEASE SAVEPOINT {_SAVEPOINT}", None)]
+                )
             else:
                 connection.connection.rollback()
         except Exception:
@@ -348,7 +397,7 @@ def bid_answer(request, lot_id: int) -> HttpResponse | None:
         # answers. Anything else around the commit may have committed: the error stands (a 5xx),
         # and a retry with the key is told the first answer.
         integrity = isinstance(exc, IntegrityError | PsycopgIntegrityError)
-        if tx.open and (not tx.committing or integrity):
+        if tx.open and (not tx.committing or integrity or _aborted()):
             tx.abandon()
             if integrity or isinstance(exc, DatabaseError | PsycopgError):
                 logger.info("bid gateway: %s; the view answers", type(exc).__name__)
@@ -360,12 +409,19 @@ def bid_answer(request, lot_id: int) -> HttpResponse | None:
         tx.abandon()
 
 
+def _aborted() -> bool:
+    """The connection is fine and its transaction aborted by an error: a statement before the commit
+    failed, so the commit was not run (the statements after an error in a pipeline are skipped)."""
+    raw = connection.connection
+    return raw is not None and not raw.broken and raw.info.transaction_status == TransactionStatus.INERROR
+
+
 def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     token, lot_id = ask.token, ask.lot_id
     reads = [
         tx.begin(),
         _MEMBER_BY_TOKEN.sql(key=token),
-        (_sale_sql(True), [token, lot_id, ask.amount, token]),
+        (_sale_sql(True), [token, ask.key, lot_id, ask.amount]),
         (_sale_sql(False), [lot_id]),
     ]
     if ask.key:
@@ -383,7 +439,7 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     request_hash = idempotency.request_hash(request.method, request.path, ask.data) if ask.key else ""
     if keys and keys[0]:  # a retry: the first answer, or the view's refusal of a key used before
         (kept,) = _KEY_BY_TOKEN.instances(keys[0])
-        _send(tx.rollback())
+        _send(tx.end())
         tx.closed()
         if kept.request_hash != request_hash:
             raise Defer
@@ -395,6 +451,11 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     now = timezone.now()
     if not _plain_auction(read, organisation, now):
         _rollback(tx)
+    rules, state = services.rules_of(sale), services.state_of(sale)
+    floor = engine.too_low(rules, state, bidder=organisation.pk, amount=ask.amount, maximum=ask.maximum)
+    if floor is not None:  # the view refuses it before its lock, before the deposit and the rules
+        refusal = services.TradeRefused("bid_too_low", minimum=floor)
+        return _refuse(request, ask, tx, user.pk, refusal, scope, request_hash)
     deposit = _deposit_locked(sale, organisation) if sale.deposit_amount > 0 else None
     try:
         services.eligibility_check(sale, organisation, deposit=deposit)
@@ -402,7 +463,7 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
         return _refuse(request, ask, tx, user.pk, refusal, scope, request_hash)
     try:
         outcome = engine.bid_apply(
-            services.rules_of(sale), services.state_of(sale), bidder=organisation.pk, amount=ask.amount,
+            rules, state, bidder=organisation.pk, amount=ask.amount,
             maximum=ask.maximum, order=sale.sequence + 1, now=now,
         )  # fmt: skip
     except engine.Refused as exc:
@@ -449,16 +510,18 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
             )
         )
     market = services._lot_market_fields(sale)
-    from listings.services import lot_market_statement
-
-    writes.append(lot_market_statement(lot_id=sale.lot_id, newer_than=sale.sequence, **market))
-    writes.extend(services._after_bid_notices(sale, outcome, bidder_org=organisation.pk))
     tx.committing = True
     results = _send([(s.sql, s.params) for s in writes] + tx.commit())
     tx.closed()
-    with fanout_batched():  # the notices' live messages and the lot's, in one round trip to Redis
-        statement_results(writes, results[: len(writes)])
+    statement_results(writes, results[: len(writes)])
+    # After the commit, as the view: the live message, then the lot's market columns and the notices
+    # in a transaction of their own (the lot's row is never locked under the sale's), and their live
+    # messages; those to Redis in one round trip.
+    with fanout_batched():
         services._after_change(sale, event="extended" if outcome.extended else "bid", bids=rows, **known)
+        transaction.on_commit(
+            lambda: services._after_bid(sale, outcome, bidder_org=organisation.pk, market=market), robust=True
+        )
     return _json(state, 201)
 
 
@@ -506,7 +569,8 @@ def _bidder_insert(bidder: Bidder) -> Statement:
 
 
 def _rollback(tx: _Transaction):
-    _send(tx.rollback())
+    """Hand the bid to the view: the transaction ended, nothing written."""
+    _send(tx.end())
     tx.closed()
     raise Defer
 
@@ -533,24 +597,21 @@ def _refused_from(request, ask: Ask, tx, user_id: int, organisation, now_rows, s
 
 def _refuse(request, ask: Ask, tx, user_id: int, refusal, scope, request_hash) -> HttpResponse:
     """The refusal's answer, kept for the key (committed without waiting for the disk, as the view
-    keeps its refusals), in the round trip that rolls the bid's transaction back."""
+    keeps its refusals), in the round trip that ends the bid's transaction (which wrote nothing)."""
     response = exception_handler(refusal, {"request": request})
-    statements = tx.rollback()
+    statements = tx.end()
     if ask.key:
         keep = (idempotency.refusal_sql(), idempotency.answer_row(
             user_id, ask.key, scope, request_hash, response.status_code, response.data
         ))  # fmt: skip
-        if tx.nested:
-            statements.append(keep)
-        else:
-            statements += [
-                ("BEGIN", None),
-                ("SET LOCAL synchronous_commit TO OFF", None),
-                keep,
-                ("COMMIT", None),
-            ]
+        if not tx.nested:
+            statements += [("BEGIN", None), ("SET LOCAL synchronous_commit TO OFF", None)]
+        kept_at = len(statements)
+        statements.append(keep)
+        if not tx.nested:
+            statements.append(("COMMIT", None))
     results = _send(statements)
     tx.closed()
-    if ask.key and not [r for r in results if r][-1:]:
-        raise Defer  # a twin's answer was kept first: the view replays it
+    if ask.key and not results[kept_at]:
+        raise Defer  # a twin's answer was kept first (no row returned): the view replays it
     return _json(response.data, response.status_code)

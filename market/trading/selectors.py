@@ -139,20 +139,21 @@ def sale_state_for(
 
 def auction_rank(sale: Sale, bidder: Bidder) -> int:
     """1 for the leader; the others by the highest amount they authorised, earlier first on ties
-    (one query, whatever the number of bidders). ``bidder`` counts as it stands in memory: the bid
-    gateway answers before it writes the bidder's row (new, or with its maximum raised)."""
+    (one query, whatever the number of bidders). The bidder's own row counts with the greater of its
+    stored maximum and the one in memory, and counts when it is not stored yet: the bid gateway
+    answers before it writes the row (new, or with its maximum raised; the write keeps the greater)."""
     if sale.leader_id == bidder.organisation_id:
         return 1
-    stored = (
-        Bidder.objects.filter(sale=sale)
+    rows = {
+        pk: (pk, maximum, created)
+        for pk, maximum, created in Bidder.objects.filter(sale=sale)
         .exclude(organisation_id=sale.leader_id)
-        .exclude(pk=bidder.pk)
         .values_list("pk", "maximum", "created_at")
-    )
-    others = sorted(
-        [*stored, (bidder.pk, bidder.maximum, bidder.created_at)],
-        key=lambda row: (-(row[1] or 0), row[2], row[0]),
-    )
+    }
+    stored = rows.get(bidder.pk, (bidder.pk, None, bidder.created_at))
+    known = [m for m in (stored[1], bidder.maximum) if m is not None]
+    rows[bidder.pk] = (bidder.pk, max(known) if known else None, stored[2])
+    others = sorted(rows.values(), key=lambda row: (-(row[1] or 0), row[2], row[0]))
     ahead = next(i for i, row in enumerate(others) if row[0] == bidder.pk)
     return ahead + (2 if sale.leader_id is not None else 1)
 
