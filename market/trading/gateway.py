@@ -451,8 +451,8 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     now = timezone.now()
     if not _plain_auction(read, organisation, now):
         _rollback(tx)
-    rules, state = services.rules_of(sale), services.state_of(sale)
-    floor = engine.too_low(rules, state, bidder=organisation.pk, amount=ask.amount, maximum=ask.maximum)
+    rules, auction = services.rules_of(sale), services.state_of(sale)
+    floor = engine.too_low(rules, auction, bidder=organisation.pk, amount=ask.amount, maximum=ask.maximum)
     if floor is not None:  # the view refuses it before its lock, before the deposit and the rules
         refusal = services.TradeRefused("bid_too_low", minimum=floor)
         return _refuse(request, ask, tx, user.pk, refusal, scope, request_hash)
@@ -463,7 +463,7 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
         return _refuse(request, ask, tx, user.pk, refusal, scope, request_hash)
     try:
         outcome = engine.bid_apply(
-            rules, state, bidder=organisation.pk, amount=ask.amount,
+            rules, auction, bidder=organisation.pk, amount=ask.amount,
             maximum=ask.maximum, order=sale.sequence + 1, now=now,
         )  # fmt: skip
     except engine.Refused as exc:
@@ -513,15 +513,19 @@ def _bid(request, ask: Ask, tx: _Transaction) -> HttpResponse:
     tx.committing = True
     results = _send([(s.sql, s.params) for s in writes] + tx.commit())
     tx.closed()
-    statement_results(writes, results[: len(writes)])
-    # After the commit, as the view: the live message, then the lot's market columns and the notices
-    # in a transaction of their own (the lot's row is never locked under the sale's), and their live
-    # messages; those to Redis in one round trip.
-    with fanout_batched():
-        services._after_change(sale, event="extended" if outcome.extended else "bid", bids=rows, **known)
-        transaction.on_commit(
-            lambda: services._after_bid(sale, outcome, bidder_org=organisation.pk, market=market), robust=True
-        )
+    try:
+        statement_results(writes, results[: len(writes)])
+        # After the commit, as the view: the live message, then the lot's market columns and the
+        # notices in a transaction of their own (the lot's row is never locked under the sale's), and
+        # their live messages; those to Redis in one round trip.
+        with fanout_batched():
+            services._after_change(sale, event="extended" if outcome.extended else "bid", bids=rows, **known)
+            transaction.on_commit(
+                lambda: services._after_bid(sale, outcome, bidder_org=organisation.pk, market=market),
+                robust=True,
+            )
+    except Exception:  # the bid is committed: its answer is a 201, whatever failed after it
+        logger.exception("sale %s: after bid %s", sale.pk, sale.sequence)
     return _json(state, 201)
 
 

@@ -491,3 +491,20 @@ def test_a_statement_failing_before_the_commit_hands_the_bid_to_the_view(floor, 
     assert r.status_code == 201, r.json()
     assert Bid.objects.count() == 1 and IdempotencyKey.objects.filter(key="divided").count() == 1
     assert "the view answers" in caplog.text
+
+
+def test_a_failure_after_the_commit_still_answers_the_committed_bid(floor, monkeypatch, caplog):
+    """The bid is committed: whatever fails after it (here the live message), its answer is a 201
+    and a retry with its key is told the same."""
+    a = _token_party(floor.buyers[0])
+    floor.sale()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the live message could not be built")
+
+    monkeypatch.setattr(gateway.services, "_after_change", broken)
+    first = a.bid(floor.lot, 2000, key="after-commit")
+    assert first.status_code == 201 and Bid.objects.count() == 1
+    assert "after bid" in caplog.text
+    again = a.bid(floor.lot, 2000, key="after-commit")
+    assert again.status_code == 201 and again.json() == first.json() and Bid.objects.count() == 1
