@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from listings.models import Lot, LotStatus, TradeMode
 from listings.services import lot_market_update
-from market.accounts.models import MemberRole, Membership, Organisation, VerificationStatus
+from market.accounts.models import TRADING_ROLES, Membership, Organisation, VerificationStatus
 from market.core.audit import audit_record
 from market.trading import services
 from market.trading.models import Sale
@@ -29,7 +29,7 @@ def _traders() -> list[tuple[Organisation, object]]:
     out = []
     for org in Organisation.objects.filter(status=VerificationStatus.VERIFIED, role__in=["recycler", "both"]):
         member = (
-            Membership.objects.filter(organisation=org, role__in=[MemberRole.ADMIN, MemberRole.TRADER])
+            Membership.objects.filter(organisation=org, role__in=list(TRADING_ROLES))
             .select_related("user")
             .first()
         )

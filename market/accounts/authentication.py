@@ -18,8 +18,9 @@ _TOKEN = Prepared(
 
 
 # The token's user through their first membership (``memberships_of`` in its order), with what
-# _TOKEN reads of the user: no row for a user without a membership (operators, officers).
-_MEMBER_BY_TOKEN = Prepared(
+# _TOKEN reads of the user: no row for a user without a membership (operators, officers). Public: the
+# bid gateway sends it in its first round trip (``market.trading.bid_pipeline``).
+MEMBER_BY_TOKEN = Prepared(
     lambda key: (
         Membership.objects.select_related("organisation", "organisation__region", *_USER_READ)
         .filter(user__auth_token__key=key)
@@ -31,7 +32,7 @@ _MEMBER_BY_TOKEN = Prepared(
 
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
-        membership = _MEMBER_BY_TOKEN.first(key=key)  # compiled once: every API call reads it
+        membership = MEMBER_BY_TOKEN.first(key=key)  # compiled once: every API call reads it
         if membership is not None:
             user = membership.user
             user.first_membership_read = membership  # for membership_acting, this request only

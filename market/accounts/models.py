@@ -81,6 +81,10 @@ class OrganisationRole(models.TextChoices):
     BOTH = "both", _("产废及回收利用单位")
 
 
+# The roles of an organisation that may buy (``Organisation.is_recycler``).
+RECYCLER_ROLES = (OrganisationRole.RECYCLER, OrganisationRole.BOTH)
+
+
 class VerificationStatus(models.TextChoices):
     PENDING = "pending", _("待审核")
     VERIFIED = "verified", _("已认证")
@@ -162,13 +166,17 @@ class Organisation(models.Model):
 
     @property
     def is_recycler(self) -> bool:
-        return self.role in (OrganisationRole.RECYCLER, OrganisationRole.BOTH)
+        return self.role in RECYCLER_ROLES
 
 
 class MemberRole(models.TextChoices):
     ADMIN = "admin", _("管理员")
     TRADER = "trader", _("交易员")
     VIEWER = "viewer", _("查看者")
+
+
+# The members' roles that may trade (``Membership.can_trade``).
+TRADING_ROLES = (MemberRole.ADMIN, MemberRole.TRADER)
 
 
 class Membership(models.Model):
@@ -195,7 +203,7 @@ class Membership(models.Model):
 
     @property
     def can_trade(self) -> bool:
-        return self.role in (MemberRole.ADMIN, MemberRole.TRADER)
+        return self.role in TRADING_ROLES
 
 
 def _invitation_token() -> str:

@@ -12,12 +12,12 @@ from datetime import date
 from django.db.models import Q, QuerySet
 
 from market.accounts.models import (
+    TRADING_ROLES,
     GovernmentOfficer,
     Invitation,
     Licence,
     LicenceKind,
     LicenceStatus,
-    MemberRole,
     Membership,
     Organisation,
     VerificationStatus,
@@ -168,7 +168,7 @@ def trading_members(*organisation_ids: int) -> QuerySet:
     bid, an award or a deal step is told about. A query of their ids (``notify_users`` inserts the
     notices from it in one statement)."""
     return Membership.objects.filter(
-        organisation_id__in=organisation_ids, role__in=[MemberRole.ADMIN, MemberRole.TRADER]
+        organisation_id__in=organisation_ids, role__in=list(TRADING_ROLES)
     ).values_list("user_id", flat=True)
 
 

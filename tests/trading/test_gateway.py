@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from market.core import idempotency
 from market.core.models import AuditEntry, IdempotencyKey, Notification
-from market.trading import api, gateway
+from market.trading import api, bid_pipeline, gateway
 from market.trading.models import Bid, Bidder, Sale
 from tests.trading.conftest import Floor, Party, by_token, make_party, published_lot
 
@@ -40,13 +40,13 @@ def no_view(monkeypatch):
 @pytest.fixture
 def round_trips(monkeypatch):
     sent = []
-    real = gateway._send
+    real = bid_pipeline._send
 
     def counted(statements, **kwargs):
         sent.append([sql.split()[0] for sql, _ in statements])
         return real(statements, **kwargs)
 
-    monkeypatch.setattr(gateway, "_send", counted)
+    monkeypatch.setattr(bid_pipeline, "_send", counted)
     return sent
 
 
@@ -289,7 +289,9 @@ def test_a_deposit_is_locked_after_the_sale_and_must_be_paid(floor, no_view, rou
     sale = floor.sale(deposit_amount="5000")
     r = a.bid(floor.lot, 2000, key="unpaid")
     assert r.status_code == 403 and r.json()["code"] == "deposit_required" and "5,000" in r.json()["message"]
-    assert round_trips[1][0] == "SELECT" and "FOR UPDATE" in gateway._deposit_sql()  # after the sale's lock
+    assert (
+        round_trips[1][0] == "SELECT" and "FOR UPDATE" in bid_pipeline._deposit_sql()
+    )  # after the sale's lock
     assert IdempotencyKey.objects.get(key="unpaid").status_code == 403
     # below the price, the view's refusal comes first (before its lock, the deposit, the rules)
     r = a.bid(floor.lot, 1500)
@@ -308,7 +310,7 @@ def test_a_bidder_row_written_by_a_twin_meanwhile_sends_the_bid_to_the_view(floo
     a = _token_party(floor.buyers[0])
     floor.sale()
     assert a.bid(floor.lot, 2000).status_code == 201
-    real = gateway._read_of
+    real = bid_pipeline._read_of
 
     def without_mine(row, organisation_id):
         read = real(row, organisation_id)
@@ -316,7 +318,7 @@ def test_a_bidder_row_written_by_a_twin_meanwhile_sends_the_bid_to_the_view(floo
             read.mine, read.new_bidder_id = None, read.mine.pk + 1000
         return read
 
-    monkeypatch.setattr(gateway, "_read_of", without_mine)
+    monkeypatch.setattr(bid_pipeline, "_read_of", without_mine)
     r = a.bid(floor.lot, 2000, maximum=2600, key="twin-raced")
     assert r.status_code == 201, r.json()
     assert Bidder.objects.filter(organisation=a.org).count() == 1
@@ -331,7 +333,7 @@ def test_a_failure_before_the_commit_writes_nothing_and_the_view_answers(floor, 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in building the bid's rows")
 
-    monkeypatch.setattr(gateway.services, "_steps_changes", broken)
+    monkeypatch.setattr(bid_pipeline.services, "_steps_changes", broken)
     monkeypatch.setattr(
         api.BidListView, "post", lambda self, request, pk: api.Response({"view": True}, status=418)
     )
@@ -434,7 +436,7 @@ def test_the_sale_is_locked_only_for_a_member_who_may_bid_with_a_key_not_used_be
 
     def locks(token, key="", amount="999999"):
         with connection.cursor() as cursor:
-            cursor.execute(gateway._sale_sql(True), [token, key, floor.lot.pk, Decimal(amount)])
+            cursor.execute(bid_pipeline._sale_sql(True), [token, key, floor.lot.pk, Decimal(amount)])
             return bool(cursor.fetchall())
 
     assert locks(token) and not locks("no-such-token")
@@ -460,7 +462,7 @@ def test_a_refusal_whose_key_a_twin_kept_first_is_answered_with_the_twins(floor,
     a, b = (_token_party(p) for p in floor.buyers[:2])
     floor.sale()
     assert a.bid(floor.lot, 2000).status_code == 201
-    real = gateway._send
+    real = bid_pipeline._send
 
     def twin_first(statements, **kwargs):
         if any(sql == idempotency.refusal_sql() for sql, _ in statements):
@@ -471,7 +473,7 @@ def test_a_refusal_whose_key_a_twin_kept_first_is_answered_with_the_twins(floor,
             )  # fmt: skip
         return real(statements, **kwargs)
 
-    monkeypatch.setattr(gateway, "_send", twin_first)
+    monkeypatch.setattr(bid_pipeline, "_send", twin_first)
     r = b.bid(floor.lot, 2005, key="twin")
     assert r.status_code == 409 and r.json()["code"] == "from_the_twin" and r["Idempotent-Replayed"] == "true"
     assert IdempotencyKey.objects.filter(key="twin").count() == 1
@@ -485,7 +487,7 @@ def test_a_statement_failing_before_the_commit_hands_the_bid_to_the_view(floor, 
     a = _token_party(floor.buyers[0])
     floor.sale()
     monkeypatch.setattr(
-        gateway, "insert_with_updates_statement", lambda rows, updates: Statement("SELECT 1 / 0", [])
+        bid_pipeline, "insert_with_updates_statement", lambda rows, updates: Statement("SELECT 1 / 0", [])
     )
     r = a.bid(floor.lot, 2000, key="divided")
     assert r.status_code == 201, r.json()
@@ -502,7 +504,7 @@ def test_a_failure_after_the_commit_still_answers_the_committed_bid(floor, monke
     def broken(*args, **kwargs):
         raise RuntimeError("the live message could not be built")
 
-    monkeypatch.setattr(gateway.services, "_after_change", broken)
+    monkeypatch.setattr(bid_pipeline.services, "_after_change", broken)
     first = a.bid(floor.lot, 2000, key="after-commit")
     assert first.status_code == 201 and Bid.objects.count() == 1
     assert "after bid" in caplog.text
